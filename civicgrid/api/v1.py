@@ -1,0 +1,161 @@
+"""The versioned JSON API, ``/api/v1/``; its OpenAPI schema is ``/api/v1/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import shapely
+from django.http import HttpRequest
+from ninja import NinjaAPI, Query, Schema
+from ninja.errors import HttpError
+from ninja.security import django_auth
+
+from civicgrid.accounts.models import Membership, Role
+from civicgrid.grids import crs, locator
+from civicgrid.grids.access import get_grid_for_user, visible_grids
+from civicgrid.grids.models import Grid
+
+api = NinjaAPI(
+    title="civicgrid API",
+    version="1",
+    description="网格化社会治理平台接口 / civicgrid platform API",
+    auth=django_auth,
+    urls_namespace="api-v1",
+)
+
+
+class GridRefOut(Schema):
+    id: int
+    code: str
+    name: str
+    level: int
+
+
+class LocationOut(Schema):
+    inside: bool
+    lon: float
+    lat: float
+    grid: GridRefOut | None
+    path: list[GridRefOut]
+
+
+class GridOut(Schema):
+    id: int
+    code: str
+    name: str
+    level: int
+    kind: str
+    parent_id: int | None
+    area_m2: float
+    centroid: list[float]
+    is_active: bool
+
+
+class WorkerOut(Schema):
+    id: int
+    name: str
+    phone: str
+
+
+class GridDetailOut(GridOut):
+    path: list[GridRefOut]
+    workers: list[WorkerOut]
+    children: int
+    geometry: dict[str, Any]
+
+
+class GridFilter(Schema):
+    level: int | None = None
+    parent: int | None = None
+    within: int | None = None
+    q: str | None = None
+
+
+def _grid_out(g: Grid) -> dict[str, Any]:
+    return {
+        "id": g.pk,
+        "code": g.code,
+        "name": g.name,
+        "level": g.level,
+        "kind": g.kind,
+        "parent_id": g.parent_id,
+        "area_m2": g.area_m2,
+        "centroid": [g.centroid_lon, g.centroid_lat],
+        "is_active": g.is_active,
+    }
+
+
+def _filtered(request: HttpRequest, filters: GridFilter) -> Any:
+    qs = visible_grids(request.user)  # type: ignore[arg-type]
+    if filters.level is not None:
+        qs = qs.filter(level=filters.level)
+    if filters.parent is not None:
+        qs = qs.filter(parent_id=filters.parent)
+    if filters.within is not None:
+        root = get_grid_for_user(request.user, filters.within)  # type: ignore[arg-type]
+        qs = qs.in_subtree(root)
+    if filters.q:
+        from django.db.models import Q
+
+        qs = qs.filter(Q(name__icontains=filters.q) | Q(code__startswith=filters.q))
+    return qs
+
+
+@api.get("/locate", response=LocationOut, summary="定位：点落在哪个网格")
+def locate(request: HttpRequest, lon: float, lat: float, crs: str = crs.WGS84) -> dict[str, Any]:
+    try:
+        return locator.locate(lon, lat, crs).as_dict()
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from exc
+
+
+@api.get("/grids", response=list[GridOut], summary="网格列表（本人权限范围内）")
+def list_grids(request: HttpRequest, filters: Query[GridFilter]) -> list[dict[str, Any]]:
+    qs = _filtered(request, filters).order_by("path")[:5000]
+    return [_grid_out(g) for g in qs]
+
+
+@api.get("/grids/geojson", summary="网格边界 GeoJSON（本人权限范围内）")
+def grids_geojson(request: HttpRequest, filters: Query[GridFilter]) -> dict[str, Any]:
+    qs = _filtered(request, filters).order_by("path")[:5000]
+    features = []
+    for g in qs:
+        features.append(
+            {
+                "type": "Feature",
+                "id": g.pk,
+                "geometry": shapely.geometry.mapping(g.geometry),
+                "properties": {
+                    "id": g.pk,
+                    "code": g.code,
+                    "name": g.name,
+                    "level": g.level,
+                    "kind": g.get_kind_display(),
+                    "parent_id": g.parent_id,
+                    "area_m2": g.area_m2,
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+@api.get("/grids/{grid_id}", response=GridDetailOut, summary="网格详情")
+def grid_detail(request: HttpRequest, grid_id: int) -> dict[str, Any]:
+    grid = get_grid_for_user(request.user, grid_id)  # type: ignore[arg-type]
+    workers = (
+        Membership.objects.active()
+        .filter(grid=grid, role=Role.GRID_WORKER)
+        .select_related("user")
+        .order_by("user__display_name")
+    )
+    return {
+        **_grid_out(grid),
+        "path": [
+            {"id": g.pk, "code": g.code, "name": g.name, "level": g.level} for g in grid.ancestors()
+        ],
+        "workers": [
+            {"id": m.user.pk, "name": str(m.user), "phone": m.user.phone} for m in workers
+        ],
+        "children": grid.children.count(),
+        "geometry": shapely.geometry.mapping(grid.geometry),
+    }

@@ -1,0 +1,72 @@
+"""``civicgrid worker``: runs background tasks from the database queue.
+
+Each worker claims tasks with the database backend's locking (safe with any
+number of workers), and writes a heartbeat that ``/healthz`` reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections, connection
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+from django_tasks_db.management.commands.db_worker import Worker
+
+from civicgrid.core import services
+
+logger = logging.getLogger("civicgrid.worker")
+
+
+class Command(BaseCommand):
+    help = "Run the background worker (task queue and heartbeat)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--queue", default="default", help="queues to serve, comma-separated")
+        parser.add_argument("--interval", type=float, default=1.0, help="poll interval, seconds")
+        parser.add_argument(
+            "--batch", action="store_true", help="run what is queued, then exit"
+        )
+        parser.add_argument("--worker-id", default="", help="unique id (default: random)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        worker_id = options["worker_id"] or get_random_string(24)
+        started_at = timezone.now()
+        stop = threading.Event()
+
+        def heartbeat() -> None:
+            while not stop.is_set():
+                try:
+                    services.beat(worker_id=worker_id, started_at=started_at)
+                except Exception:
+                    logger.exception("heartbeat failed")
+                finally:
+                    close_old_connections()
+                stop.wait(settings.CIVICGRID_WORKER_HEARTBEAT_SECONDS)
+            connection.close()
+
+        services.beat(worker_id=worker_id, started_at=started_at)
+        thread = threading.Thread(target=heartbeat, name="heartbeat", daemon=True)
+        thread.start()
+        self.stdout.write(f"civicgrid worker {worker_id} started")
+        worker = Worker(
+            queue_names=options["queue"].split(","),
+            interval=options["interval"],
+            batch=options["batch"],
+            backend_name="default",
+            startup_delay=not options["batch"],
+            max_tasks=None,
+            worker_id=worker_id,
+            excluded_queue_names=[],
+        )
+        worker.configure_signals()
+        try:
+            worker.run()
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+            services.stop(worker_id=worker_id)

@@ -1,0 +1,177 @@
+"""Coordinate reference systems at the platform's edge.
+
+Storage is longitude/latitude in CGCS2000 (EPSG:4490), which agrees with WGS-84
+to well within a metre at grid scale, so the two are stored alike. Chinese web
+maps and phone SDKs send GCJ-02 (Amap, Tencent) or BD-09 (Baidu): those are
+converted with ``prcoords`` (its iterative inverses are accurate to centimetres).
+Projected inputs (e.g. a Shapefile in CGCS2000 Gauss-Krüger) go through pyproj.
+Areas are computed in CGCS2000 3-degree Gauss-Krüger.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import prcoords
+import shapely
+from django.conf import settings
+from django.utils.translation import gettext as _
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+
+WGS84 = "wgs84"
+CGCS2000 = "cgcs2000"
+GCJ02 = "gcj02"
+BD09 = "bd09"
+
+#: Names accepted wherever a CRS is asked for, besides ``EPSG:<code>``.
+ALIASES = {
+    "wgs84": WGS84,
+    "wgs-84": WGS84,
+    "epsg:4326": WGS84,
+    "4326": WGS84,
+    "cgcs2000": CGCS2000,
+    "epsg:4490": CGCS2000,
+    "4490": CGCS2000,
+    "gcj02": GCJ02,
+    "gcj-02": GCJ02,
+    "gcj": GCJ02,
+    "bd09": BD09,
+    "bd-09": BD09,
+    "bd09ll": BD09,
+    "baidu": BD09,
+}
+STORAGE_CRS = {WGS84, CGCS2000}
+CHOICES = [
+    (WGS84, "WGS-84"),
+    (CGCS2000, "CGCS2000"),
+    (GCJ02, "GCJ-02 (高德/腾讯)"),
+    (BD09, "BD-09 (百度)"),
+]
+
+
+class CRSInputError(ValueError):
+    """An unknown coordinate system, or coordinates that cannot be converted."""
+
+
+def normalize(crs: str | None) -> str:
+    """Canonical name of ``crs``: one of the four names, or ``EPSG:<code>``."""
+    if not crs:
+        return WGS84
+    key = str(crs).strip().lower()
+    if key in ALIASES:
+        return ALIASES[key]
+    if key.startswith("epsg:"):
+        code = key.split(":", 1)[1]
+        try:
+            CRS.from_epsg(int(code))
+        except (ValueError, CRSError) as exc:
+            raise CRSInputError(_("未知的坐标系：%(crs)s") % {"crs": crs}) from exc
+        return f"EPSG:{int(code)}"
+    raise CRSInputError(
+        _("未知的坐标系：%(crs)s（可用 wgs84、cgcs2000、gcj02、bd09 或 EPSG:代码）") % {"crs": crs}
+    )
+
+
+def _quiet(fn: Callable[..., Any], *args: Any) -> Any:
+    # prcoords warns and returns the input unchanged outside China; callers check
+    # the range themselves, so the warning is noise.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args)
+
+
+def to_storage(lon: float, lat: float, crs: str | None) -> tuple[float, float]:
+    """Convert one point from ``crs`` to storage longitude/latitude."""
+    name = normalize(crs)
+    if name in STORAGE_CRS:
+        return float(lon), float(lat)
+    if name == GCJ02:
+        out = _quiet(prcoords.gcj_wgs_bored, (lat, lon))
+        return out.lon, out.lat
+    if name == BD09:
+        out = _quiet(prcoords.bd_wgs_bored, (lat, lon))
+        return out.lon, out.lat
+    x, y = _transformer(name, "EPSG:4490").transform(lon, lat)
+    return float(x), float(y)
+
+
+def from_storage(lon: float, lat: float, crs: str | None) -> tuple[float, float]:
+    """Convert one stored point to ``crs`` (for maps that draw in GCJ-02 or BD-09)."""
+    name = normalize(crs)
+    if name in STORAGE_CRS:
+        return float(lon), float(lat)
+    if name == GCJ02:
+        out = _quiet(prcoords.wgs_gcj, (lat, lon))
+        return out.lon, out.lat
+    if name == BD09:
+        out = _quiet(prcoords.wgs_bd, (lat, lon))
+        return out.lon, out.lat
+    x, y = _transformer("EPSG:4490", name).transform(lon, lat)
+    return float(x), float(y)
+
+
+def array_to_storage(coords: np.ndarray, crs: str | None) -> np.ndarray:
+    """Convert an (N, 2) array of lon/lat pairs to storage."""
+    name = normalize(crs)
+    coords = np.asarray(coords, dtype=float)
+    if name in STORAGE_CRS:
+        return coords
+    if name in (GCJ02, BD09):
+        return np.array([to_storage(x, y, name) for x, y in coords], dtype=float).reshape(-1, 2)
+    x, y = _transformer(name, "EPSG:4490").transform(coords[:, 0], coords[:, 1])
+    return np.column_stack([x, y])
+
+
+def geometry_to_storage(geom: shapely.Geometry, crs: str | None) -> shapely.Geometry:
+    if normalize(crs) in STORAGE_CRS:
+        return geom
+    return shapely.transform(geom, lambda c: array_to_storage(c, crs))
+
+
+@lru_cache(maxsize=32)
+def _transformer(source: str, target: str) -> Transformer:
+    return Transformer.from_crs(source, target, always_xy=True)
+
+
+def area_crs_for(lon: float) -> str:
+    """The projected CRS areas are computed in, for a polygon centred at ``lon``."""
+    configured = settings.CIVICGRID_AREA_CRS
+    if configured and configured.lower() != "auto":
+        return str(configured)
+    # CGCS2000 / 3-degree Gauss-Kruger CM 75E .. 135E are EPSG:4534 .. 4554.
+    zone = int(round((lon - 75.0) / 3.0))
+    zone = min(max(zone, 0), 20)
+    return f"EPSG:{4534 + zone}"
+
+
+def projected(geom: shapely.Geometry) -> shapely.Geometry:
+    """``geom`` (storage lon/lat) in the Gauss-Krüger zone of its centroid."""
+    crs = area_crs_for(shapely.centroid(geom).x)
+    transformer = _transformer("EPSG:4490", crs)
+
+    def project(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geom, project)
+
+
+def area_m2(geom: shapely.Geometry) -> float:
+    """Area in square metres, computed in CGCS2000 Gauss-Krüger."""
+    return float(projected(geom).area)
+
+
+def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Geodesic distance in metres on the CGCS2000 ellipsoid."""
+    _az1, _az2, dist = _geod().inv(lon1, lat1, lon2, lat2)
+    return float(dist)
+
+
+@lru_cache(maxsize=1)
+def _geod() -> Any:
+    return CRS.from_epsg(4490).get_geod()

@@ -1,0 +1,234 @@
+"""civicgrid settings: one module, read from environment variables.
+
+Every value has a default that runs: without any environment the platform
+serves from an SQLite database in ``var/`` with a secret key generated there.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+VAR_DIR = Path(env_str("CIVICGRID_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    key = env_str("SECRET_KEY")
+    if key:
+        return key
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        # Written once, readable by the owner only; every process then shares it.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
+    "civicgrid.core",
+    "civicgrid.accounts",
+    "civicgrid.grids",
+    "civicgrid.web",
+    "civicgrid.api",
+    "civicgrid.demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "civicgrid.urls"
+WSGI_APPLICATION = "civicgrid.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "civicgrid.web.context_processors.platform",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------
+DEFAULT_SQLITE_URL = f"sqlite:///{VAR_DIR / 'civicgrid.sqlite3'}"
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", DEFAULT_SQLITE_URL), conn_max_age=env_int("CONN_MAX_AGE", 60)
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            # WAL lets the web server read while the worker writes.
+            "init_command": (
+                "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=10000;"
+                "PRAGMA foreign_keys=ON;"
+            ),
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    )
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Background work ----------------------------------------------------------
+TASKS = {
+    "default": {
+        "BACKEND": env_str("CIVICGRID_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+# A worker is reported healthy when it wrote a heartbeat within this many seconds.
+CIVICGRID_WORKER_HEARTBEAT_SECONDS = env_float("CIVICGRID_WORKER_HEARTBEAT_SECONDS", 10.0)
+CIVICGRID_WORKER_STALE_SECONDS = env_float("CIVICGRID_WORKER_STALE_SECONDS", 60.0)
+
+# --- Language and time ------------------------------------------------------
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", _("简体中文")), ("en", _("English"))]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files -------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_URL = "media/"
+MEDIA_ROOT = VAR_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG or env_bool("CIVICGRID_PLAIN_STATIC", False)
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+# --- Security defaults for a production server --------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("CIVICGRID_BEHIND_TLS_PROXY") else None
+)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+    },
+}
+
+# --- Geography ----------------------------------------------------------------
+# XYZ tile URL template for the basemap ({z}/{x}/{y}); empty means no basemap and
+# nothing fetched from outside. 天地图: set CIVICGRID_BASEMAP_URL to its vec_w URL with tk.
+CIVICGRID_BASEMAP_URL = env_str("CIVICGRID_BASEMAP_URL", "")
+CIVICGRID_BASEMAP_ATTRIBUTION = env_str("CIVICGRID_BASEMAP_ATTRIBUTION", "")
+# Extra annotation layer (天地图 cva), optional.
+CIVICGRID_BASEMAP_LABELS_URL = env_str("CIVICGRID_BASEMAP_LABELS_URL", "")
+
+# Tolerances of grid validation.
+CIVICGRID_GRID_TOLERANCES = {
+    # How far (m²) a child may stick out of its parent before it is refused.
+    "outside_parent_m2": env_float("CIVICGRID_GRID_OUTSIDE_PARENT_M2", 1.0),
+    # How much (m²) two siblings may overlap before they are refused.
+    "sibling_overlap_m2": env_float("CIVICGRID_GRID_SIBLING_OVERLAP_M2", 1.0),
+    # The bounding box of the accepted coordinates: China and its seas.
+    "lon_min": env_float("CIVICGRID_LON_MIN", 73.0),
+    "lon_max": env_float("CIVICGRID_LON_MAX", 136.0),
+    "lat_min": env_float("CIVICGRID_LAT_MIN", 3.0),
+    "lat_max": env_float("CIVICGRID_LAT_MAX", 54.0),
+}
+# Digits a level-3 grid appends to its community's code.
+CIVICGRID_GRID_SEQUENCE_DIGITS = env_int("CIVICGRID_GRID_SEQUENCE_DIGITS", 3)
+# Projected CRS for areas: "auto" picks the CGCS2000 3-degree Gauss-Krüger zone of each
+# polygon (EPSG:4534-4554; Lanzhou falls in EPSG:4544, CM 105°E); or name one, e.g. EPSG:4544.
+CIVICGRID_AREA_CRS = env_str("CIVICGRID_AREA_CRS", "auto")
+# How often (seconds) a process checks the grid version stamp to refresh its locator.
+CIVICGRID_LOCATOR_RECHECK_SECONDS = env_float("CIVICGRID_LOCATOR_RECHECK_SECONDS", 2.0)
