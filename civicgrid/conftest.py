@@ -1,0 +1,18 @@
+"""Fixtures shared by every app's tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from civicgrid.grids import locator
+
+
+@pytest.fixture(autouse=True)
+def _fresh_locator(settings: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test sees the grid tree of its own database state."""
+    settings.CIVICGRID_LOCATOR_RECHECK_SECONDS = 0  # type: ignore[attr-defined]
+    locator.invalidate()
+    yield
+    locator.invalidate()
