@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from pytest_django.fixtures import SettingsWrapper
 
 from civicgrid.grids import locator
 
 
 @pytest.fixture(autouse=True)
-def _fresh_locator(settings: pytest.FixtureRequest) -> Iterator[None]:
+def _fresh_locator(settings: SettingsWrapper) -> Iterator[None]:
     """Each test sees the grid tree of its own database state."""
-    settings.CIVICGRID_LOCATOR_RECHECK_SECONDS = 0  # type: ignore[attr-defined]
+    settings.CIVICGRID_LOCATOR_RECHECK_SECONDS = 0
     locator.invalidate()
     yield
     locator.invalidate()
