@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _

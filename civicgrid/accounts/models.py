@@ -69,7 +69,9 @@ class Membership(models.Model):
         on_delete=models.PROTECT,
         related_name="memberships",
     )
-    title = models.CharField(_("职务"), max_length=50, blank=True, help_text=_("如：社区书记、网格长"))
+    title = models.CharField(
+        _("职务"), max_length=50, blank=True, help_text=_("如：社区书记、网格长")
+    )
     is_active = models.BooleanField(_("有效"), default=True)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
 

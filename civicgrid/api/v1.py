@@ -153,9 +153,7 @@ def grid_detail(request: HttpRequest, grid_id: int) -> dict[str, Any]:
         "path": [
             {"id": g.pk, "code": g.code, "name": g.name, "level": g.level} for g in grid.ancestors()
         ],
-        "workers": [
-            {"id": m.user.pk, "name": str(m.user), "phone": m.user.phone} for m in workers
-        ],
+        "workers": [{"id": m.user.pk, "name": str(m.user), "phone": m.user.phone} for m in workers],
         "children": grid.children.count(),
         "geometry": shapely.geometry.mapping(grid.geometry),
     }

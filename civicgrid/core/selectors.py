@@ -28,11 +28,13 @@ def health() -> dict[str, Any]:
     cutoff = timezone.now() - timedelta(seconds=settings.CIVICGRID_WORKER_STALE_SECONDS)
     alive = WorkerHeartbeat.objects.filter(last_seen__gte=cutoff)
     count = alive.count()
-    last = WorkerHeartbeat.objects.order_by("-last_seen").values_list("last_seen", flat=True).first()
+    last = (
+        WorkerHeartbeat.objects.order_by("-last_seen").values_list("last_seen", flat=True).first()
+    )
     report["worker"] = {
         "status": "ok" if count else "down",
         "alive": count,
-        "last_seen": last.isoformat() if last else None,
+        "last_seen": timezone.localtime(last).isoformat() if last else None,
     }
     if not count:
         report["status"] = "degraded"

@@ -27,7 +27,9 @@ def scope_roots(user: User) -> list[Grid]:
         return []
     if user.is_superuser:
         return list(Grid.objects.filter(parent__isnull=True))
-    memberships = Membership.objects.active().filter(user=user).select_related("grid", "unit__serves")
+    memberships = (
+        Membership.objects.active().filter(user=user).select_related("grid", "unit__serves")
+    )
     roots: dict[int, Grid] = {}
     for m in memberships:
         grid = m.grid if m.grid_id else (m.unit.serves if m.unit_id and m.unit else None)
@@ -60,7 +62,9 @@ def visible_units(user: User) -> list[HandlingUnit]:
     """Units serving somewhere in the user's scope, and the user's own units."""
     roots = scope_roots(user)
     own = set(
-        Membership.objects.active().filter(user=user, unit__isnull=False).values_list("unit_id", flat=True)
+        Membership.objects.active()
+        .filter(user=user, unit__isnull=False)
+        .values_list("unit_id", flat=True)
     )
     units = []
     for unit in HandlingUnit.objects.select_related("serves").order_by("code"):

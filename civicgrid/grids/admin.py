@@ -15,10 +15,26 @@ class GridAdmin(admin.ModelAdmin):
     # The tree's shape and polygons change through `civicgrid import-grids`,
     # which validates the whole batch; here only names and counts are edited.
     readonly_fields = [
-        "code", "level", "parent", "path", "area_m2", "centroid_lon", "centroid_lat",
-        "created_at", "updated_at",
+        "code",
+        "level",
+        "parent",
+        "path",
+        "area_m2",
+        "centroid_lon",
+        "centroid_lat",
+        "created_at",
+        "updated_at",
     ]
-    fields = ["code", "name", "kind", "level", "parent", "households", "is_active", *readonly_fields[3:]]
+    fields = [
+        "code",
+        "name",
+        "kind",
+        "level",
+        "parent",
+        "households",
+        "is_active",
+        *readonly_fields[3:],
+    ]
 
     @admin.display(description=_("面积（平方千米）"), ordering="area_m2")
     def area_km2(self, obj: Grid) -> str:

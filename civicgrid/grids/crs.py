@@ -144,7 +144,7 @@ def area_crs_for(lon: float) -> str:
     if configured and configured.lower() != "auto":
         return str(configured)
     # CGCS2000 / 3-degree Gauss-Kruger CM 75E .. 135E are EPSG:4534 .. 4554.
-    zone = int(round((lon - 75.0) / 3.0))
+    zone = round((lon - 75.0) / 3.0)
     zone = min(max(zone, 0), 20)
     return f"EPSG:{4534 + zone}"
 

@@ -103,7 +103,7 @@ def save_grids(*, items: Sequence[GridInput], replace_existing: bool = False) ->
 
 def _move_descendants(old_prefix: str, new_prefix: str) -> None:
     for child in Grid.objects.filter(path__startswith=old_prefix).exclude(path=old_prefix):
-        Grid.objects.filter(pk=child.pk).update(path=new_prefix + child.path[len(old_prefix):])
+        Grid.objects.filter(pk=child.pk).update(path=new_prefix + child.path[len(old_prefix) :])
 
 
 def set_grid_active(*, grid: Grid, active: bool) -> Grid:

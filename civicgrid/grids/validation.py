@@ -101,7 +101,9 @@ def check_geometry(item: GridInput, report: ValidationReport) -> bool:
         report.add(item, _("缺少边界"))
         return False
     if shapely.get_type_id(geom) not in (3, 6):  # Polygon, MultiPolygon
-        report.add(item, _("边界必须是面（Polygon 或 MultiPolygon），实为 %(t)s") % {"t": geom.geom_type})
+        report.add(
+            item, _("边界必须是面（Polygon 或 MultiPolygon），实为 %(t)s") % {"t": geom.geom_type}
+        )
         return False
     if geom.is_empty:
         report.add(item, _("边界为空"))
@@ -118,11 +120,17 @@ def check_geometry(item: GridInput, report: ValidationReport) -> bool:
         lon, lat = coords[bad.argmax()]
         report.add(
             item,
-            _("坐标 (%(lon).6f, %(lat).6f) 超出允许范围：经度 %(lon0)s～%(lon1)s，纬度 %(lat0)s～%(lat1)s；"
-              "请确认坐标系和经纬度顺序")
+            _(
+                "坐标 (%(lon).6f, %(lat).6f) 超出允许范围：经度 %(lon0)s～%(lon1)s，纬度 %(lat0)s～%(lat1)s；"
+                "请确认坐标系和经纬度顺序"
+            )
             % {
-                "lon": lon, "lat": lat, "lon0": tol["lon_min"], "lon1": tol["lon_max"],
-                "lat0": tol["lat_min"], "lat1": tol["lat_max"],
+                "lon": lon,
+                "lat": lat,
+                "lon0": tol["lon_min"],
+                "lon1": tol["lon_max"],
+                "lat0": tol["lat_min"],
+                "lat1": tol["lat_max"],
             },
         )
         return False
@@ -148,14 +156,22 @@ def validate(items: Sequence[GridInput], *, replace_existing: bool = False) -> V
     for item in items:
         ok = True
         if not item.code or not CODE_RE.match(item.code):
-            report.add(item, _("编码“%(code)s”无效：须为 2～32 位字母、数字、下划线或连字符") % {"code": item.code})
+            report.add(
+                item,
+                _("编码“%(code)s”无效：须为 2～32 位字母、数字、下划线或连字符")
+                % {"code": item.code},
+            )
             ok = False
         elif item.code in by_code:
             other = by_code[item.code]
             report.add(item, _("编码重复：与第 %(n)s 个要素相同") % {"n": other.index})
             ok = False
         elif item.code in stored and not replace_existing:
-            report.add(item, _("编码重复：系统中已有网格“%(name)s”使用此编码") % {"name": stored[item.code].name})
+            report.add(
+                item,
+                _("编码重复：系统中已有网格“%(name)s”使用此编码")
+                % {"name": stored[item.code].name},
+            )
             ok = False
         else:
             by_code[item.code] = item
@@ -197,7 +213,10 @@ def _resolve_parents(
             parents[item.code] = None
             continue
         if not item.parent_code:
-            report.add(item, _("缺少上级编码：%(level)s 必须属于一个上级") % {"level": Level(item.level).label})
+            report.add(
+                item,
+                _("缺少上级编码：%(level)s 必须属于一个上级") % {"level": Level(item.level).label},
+            )
             parents[item.code] = None
             continue
         ref: _ParentRef | None = None
@@ -244,8 +263,16 @@ def _check_within_parents(
             point = shapely.point_on_surface(outside)
             report.add(
                 item,
-                _("超出上级 %(parent)s 的范围 %(area).1f 平方米（如 %(lon).6f, %(lat).6f 附近），允许 %(tol)s 平方米")
-                % {"parent": ref.code, "area": area, "lon": point.x, "lat": point.y, "tol": tolerance_m2},
+                _(
+                    "超出上级 %(parent)s 的范围 %(area).1f 平方米（如 %(lon).6f, %(lat).6f 附近），允许 %(tol)s 平方米"
+                )
+                % {
+                    "parent": ref.code,
+                    "area": area,
+                    "lon": point.x,
+                    "lat": point.y,
+                    "tol": tolerance_m2,
+                },
             )
 
 
@@ -298,6 +325,14 @@ def _check_sibling_overlaps(
             other = code_b if target is item_a else code_a
             report.add(
                 target,
-                _("与同级网格 %(other)s 重叠 %(area).1f 平方米（如 %(lon).6f, %(lat).6f 附近），允许 %(tol)s 平方米")
-                % {"other": other, "area": area, "lon": point.x, "lat": point.y, "tol": tolerance_m2},
+                _(
+                    "与同级网格 %(other)s 重叠 %(area).1f 平方米（如 %(lon).6f, %(lat).6f 附近），允许 %(tol)s 平方米"
+                )
+                % {
+                    "other": other,
+                    "area": area,
+                    "lon": point.x,
+                    "lat": point.y,
+                    "tol": tolerance_m2,
+                },
             )

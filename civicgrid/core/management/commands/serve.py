@@ -25,13 +25,23 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         children: list[subprocess.Popen[bytes]] = []
         gunicorn = [
-            sys.executable, "-m", "gunicorn", "civicgrid.wsgi:application",
-            "--bind", options["bind"], "--workers", str(options["workers"]),
-            "--access-logfile", "-", "--timeout", "120",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "civicgrid.wsgi:application",
+            "--bind",
+            options["bind"],
+            "--workers",
+            str(options["workers"]),
+            "--access-logfile",
+            "-",
+            "--timeout",
+            "120",
         ]
-        children.append(subprocess.Popen(gunicorn))
+        children.append(subprocess.Popen(gunicorn))  # noqa: S603 - our own interpreter
         if not options["no_worker"]:
-            children.append(subprocess.Popen([sys.executable, "-m", "civicgrid", "worker"]))
+            worker = [sys.executable, "-m", "civicgrid", "worker"]
+            children.append(subprocess.Popen(worker))  # noqa: S603
 
         def terminate(signum: int = signal.SIGTERM, frame: object = None) -> None:
             for child in children:

@@ -28,9 +28,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--queue", default="default", help="queues to serve, comma-separated")
         parser.add_argument("--interval", type=float, default=1.0, help="poll interval, seconds")
-        parser.add_argument(
-            "--batch", action="store_true", help="run what is queued, then exit"
-        )
+        parser.add_argument("--batch", action="store_true", help="run what is queued, then exit")
         parser.add_argument("--worker-id", default="", help="unique id (default: random)")
 
     def handle(self, *args: Any, **options: Any) -> None:
