@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "civicgrid.core",
     "civicgrid.accounts",
     "civicgrid.grids",
+    "civicgrid.cases",
     "civicgrid.web",
     "civicgrid.api",
     "civicgrid.demo",
@@ -232,3 +233,37 @@ CIVICGRID_GRID_SEQUENCE_DIGITS = env_int("CIVICGRID_GRID_SEQUENCE_DIGITS", 3)
 CIVICGRID_AREA_CRS = env_str("CIVICGRID_AREA_CRS", "auto")
 # How often (seconds) a process checks the grid version stamp to refresh its locator.
 CIVICGRID_LOCATOR_RECHECK_SECONDS = env_float("CIVICGRID_LOCATOR_RECHECK_SECONDS", 2.0)
+
+# --- Cases ----------------------------------------------------------------------
+# Time limits used when a category has none of its own: per urgency, per stage,
+# (amount, unit) with unit work_hours (工作时), work_days (工作日) or natural_hours.
+CIVICGRID_DEFAULT_TIME_LIMITS = {
+    "normal": {
+        "accept": (1, "work_hours"),
+        "dispatch": (1, "work_hours"),
+        "acknowledge": (2, "work_hours"),
+        "handle": (5, "work_days"),
+        "verify": (1, "work_days"),
+        "follow_up": (3, "work_days"),
+    },
+    "urgent": {
+        "accept": (0.5, "work_hours"),
+        "dispatch": (0.5, "work_hours"),
+        "acknowledge": (1, "work_hours"),
+        "handle": (1, "work_days"),
+        "verify": (4, "work_hours"),
+        "follow_up": (1, "work_days"),
+    },
+    "emergency": {
+        "accept": (0.25, "natural_hours"),
+        "dispatch": (0.25, "natural_hours"),
+        "acknowledge": (0.5, "natural_hours"),
+        "handle": (4, "natural_hours"),
+        "verify": (2, "natural_hours"),
+        "follow_up": (24, "natural_hours"),
+    },
+}
+# A grid worker's passed verification closes the case at once (else a supervisor closes).
+CIVICGRID_CLOSE_ON_VERIFY = env_bool("CIVICGRID_CLOSE_ON_VERIFY", True)
+# How often (seconds) a process checks the work calendar tables for edits.
+CIVICGRID_CALENDAR_RECHECK_SECONDS = env_float("CIVICGRID_CALENDAR_RECHECK_SECONDS", 2.0)

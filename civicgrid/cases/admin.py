@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
+
+from civicgrid.cases.checks import calendar_year_messages, office_hours_messages
+from civicgrid.cases.models.workcalendar import OfficeHours, WorkCalendarDay, WorkCalendarYear
+
+# -- work calendar ------------------------------------------------------------------------
+
+WEEKDAYS = [_("周一"), _("周二"), _("周三"), _("周四"), _("周五"), _("周六"), _("周日")]
+
+
+def _show_check_messages(request: HttpRequest, found: list[Any]) -> None:
+    for message in found:
+        messages.warning(request, f"{message.msg} {message.hint or ''}".strip())
+
+
+@admin.register(WorkCalendarDay)
+class WorkCalendarDayAdmin(admin.ModelAdmin):
+    list_display = ["date", "weekday", "is_workday", "name", "updated_at"]
+    list_filter = ["is_workday"]
+    date_hierarchy = "date"
+    search_fields = ["name"]
+    ordering = ["-date"]
+    fields = ["date", "is_workday", "name"]
+
+    @admin.display(description=_("星期"))
+    def weekday(self, obj: WorkCalendarDay) -> str:
+        return str(WEEKDAYS[obj.date.weekday()])
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if request.method == "GET":
+            _show_check_messages(request, calendar_year_messages())
+        return super().changelist_view(request, extra_context)
+
+
+def _count_days(*, is_workday: bool) -> Coalesce:
+    days = (
+        WorkCalendarDay.objects.filter(date__year=OuterRef("year"), is_workday=is_workday)
+        .order_by()
+        .values("date__year")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Coalesce(Subquery(days, output_field=IntegerField()), 0)
+
+
+@admin.register(WorkCalendarYear)
+class WorkCalendarYearAdmin(admin.ModelAdmin):
+    list_display = ["year", "source", "holiday_count", "workday_count", "note", "updated_at"]
+    list_filter = ["source"]
+    fields = ["year", "source", "note"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WorkCalendarYear]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(holidays=_count_days(is_workday=False), workdays=_count_days(is_workday=True))
+        )
+
+    @admin.display(description=_("放假天数"), ordering="holidays")
+    def holiday_count(self, obj: Any) -> int:
+        return int(obj.holidays)
+
+    @admin.display(description=_("调休上班天数"), ordering="workdays")
+    def workday_count(self, obj: Any) -> int:
+        return int(obj.workdays)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if request.method == "GET":
+            _show_check_messages(request, calendar_year_messages())
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(OfficeHours)
+class OfficeHoursAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "valid_from",
+        "valid_to",
+        "morning_start",
+        "morning_end",
+        "afternoon_start",
+        "afternoon_end",
+        "is_active",
+    ]
+    list_filter = ["is_active"]
+    fields = [
+        "name",
+        ("valid_from", "valid_to"),
+        ("morning_start", "morning_end"),
+        ("afternoon_start", "afternoon_end"),
+        "is_active",
+    ]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if request.method == "GET":
+            _show_check_messages(request, office_hours_messages())
+        return super().changelist_view(request, extra_context)
