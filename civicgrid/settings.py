@@ -244,6 +244,7 @@ CIVICGRID_DEFAULT_TIME_LIMITS = {
         "acknowledge": (2, "work_hours"),
         "handle": (5, "work_days"),
         "verify": (1, "work_days"),
+        "close": (4, "work_hours"),
         "follow_up": (3, "work_days"),
     },
     "urgent": {
@@ -252,6 +253,7 @@ CIVICGRID_DEFAULT_TIME_LIMITS = {
         "acknowledge": (1, "work_hours"),
         "handle": (1, "work_days"),
         "verify": (4, "work_hours"),
+        "close": (2, "work_hours"),
         "follow_up": (1, "work_days"),
     },
     "emergency": {
@@ -260,6 +262,7 @@ CIVICGRID_DEFAULT_TIME_LIMITS = {
         "acknowledge": (0.5, "natural_hours"),
         "handle": (4, "natural_hours"),
         "verify": (2, "natural_hours"),
+        "close": (1, "natural_hours"),
         "follow_up": (24, "natural_hours"),
     },
 }
@@ -267,3 +270,6 @@ CIVICGRID_DEFAULT_TIME_LIMITS = {
 CIVICGRID_CLOSE_ON_VERIFY = env_bool("CIVICGRID_CLOSE_ON_VERIFY", True)
 # How often (seconds) a process checks the work calendar tables for edits.
 CIVICGRID_CALENDAR_RECHECK_SECONDS = env_float("CIVICGRID_CALENDAR_RECHECK_SECONDS", 2.0)
+# Possible duplicates: the same category within this distance (m) and time (h).
+CIVICGRID_DUPLICATE_METERS = env_float("CIVICGRID_DUPLICATE_METERS", 100.0)
+CIVICGRID_DUPLICATE_HOURS = env_float("CIVICGRID_DUPLICATE_HOURS", 72.0)
