@@ -10,6 +10,9 @@ from pytest_django.fixtures import Settings
 from civicgrid.cases import workcalendar
 from civicgrid.grids import locator
 
+#: The small hand-built grid tree and its personas, for every app's tests.
+pytest_plugins = ["civicgrid.grids.tests.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _fresh_process_caches(settings: Settings) -> Iterator[None]:

@@ -133,6 +133,7 @@ def grids_geojson(request: HttpRequest, filters: Query[GridFilter]) -> dict[str,
                     "kind": g.get_kind_display(),
                     "parent_id": g.parent_id,
                     "area_m2": g.area_m2,
+                    "centroid": [g.centroid_lon, g.centroid_lat],
                 },
             }
         )

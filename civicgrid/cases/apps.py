@@ -11,5 +11,8 @@ class CasesConfig(AppConfig):
 
     def ready(self) -> None:
         from civicgrid.cases.checks import register_checks
+        from civicgrid.cases.tasks import sweep_deadlines
+        from civicgrid.core import periodic
 
         register_checks()
+        periodic.register("cases.sweep_deadlines", every=60.0, task=sweep_deadlines)

@@ -64,26 +64,36 @@ def _fill_geometry(grid: Grid, geom: shapely.Geometry) -> None:
 def save_grids(*, items: Sequence[GridInput], replace_existing: bool = False) -> list[Grid]:
     """Create (or, with ``replace_existing``, update) grids: all of them or none.
 
-    Every problem of the batch is reported in one ``GridError``.
+    Every problem of the batch is reported in one ``GridError``. The batch is
+    validated inside the transaction that writes it, so two imports at once
+    cannot each pass against a tree the other is changing.
     """
-    report = validate(items, replace_existing=replace_existing)
-    if not report.ok:
-        raise GridError(
-            _("%(n)d 处问题，未写入任何网格") % {"n": len(report.problems)}, report.problems
-        )
     saved: list[Grid] = []
     with transaction.atomic():
+        report = validate(items, replace_existing=replace_existing)
+        if not report.ok:
+            raise GridError(
+                _("%(n)d 处问题，未写入任何网格") % {"n": len(report.problems)}, report.problems
+            )
         existing = {g.code: g for g in Grid.objects.filter(code__in=[i.code for i in items])}
         by_code: dict[str, Grid] = {}
+        # Stored parents outside the batch, fetched once each. Items go by level,
+        # so a parent is fetched after every move of its own ancestors.
+        stored_parents: dict[str, Grid] = {}
         for item in sorted(items, key=lambda i: i.level):
             parent = None
             if item.parent_code:
-                parent = by_code.get(item.parent_code) or Grid.objects.get(code=item.parent_code)
+                parent = by_code.get(item.parent_code) or stored_parents.get(item.parent_code)
+                if parent is None:
+                    parent = Grid.objects.get(code=item.parent_code)
+                    stored_parents[parent.code] = parent
             grid = existing.get(item.code) or Grid(code=item.code)
             old_path = grid.path if grid.pk else None
+            # A stored grid keeps its kind unless given one, or its level changes.
+            same_level = grid.pk is not None and grid.level == item.level
+            grid.kind = item.kind or (grid.kind if same_level else DEFAULT_KIND[Level(item.level)])
             grid.name = item.name.strip()
             grid.level = item.level
-            grid.kind = item.kind or grid.kind or DEFAULT_KIND[Level(item.level)]
             grid.parent = parent
             if item.households is not None:
                 grid.households = item.households

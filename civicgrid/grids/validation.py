@@ -17,9 +17,17 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from civicgrid.grids import crs
-from civicgrid.grids.models import Grid, Level
+from civicgrid.grids.models import Grid, Kind, Level
 
 CODE_RE = re.compile(r"^[0-9A-Za-z_-]{2,32}$")
+
+#: The kinds a grid of each level may have.
+KINDS_OF_LEVEL: dict[Level, tuple[str, ...]] = {
+    Level.DISTRICT: (Kind.DISTRICT,),
+    Level.SUBDISTRICT: (Kind.STREET, Kind.TOWN, Kind.TOWNSHIP),
+    Level.COMMUNITY: (Kind.COMMUNITY, Kind.VILLAGE),
+    Level.GRID: (Kind.GRID,),
+}
 
 
 @dataclass
@@ -71,18 +79,25 @@ def _tolerances() -> dict[str, float]:
     return dict(settings.CIVICGRID_GRID_TOLERANCES)
 
 
+_REASON_RE = re.compile(
+    r"^(?P<kind>[A-Za-z][A-Za-z -]*?)\s*(?:\[\s*(?P<x>[-+0-9.eE]+)\s+(?P<y>[-+0-9.eE]+)[^\]]*\])?\s*$"
+)
+
+
 def _reason(geom: shapely.Geometry) -> str:
     """A readable reason why ``geom`` is invalid, with the place it happens."""
     raw = shapely.is_valid_reason(geom)
-    match = re.match(r"([A-Za-z ]+)\[?\s*([-0-9.eE]+)?\s*([-0-9.eE]+)?", raw)
-    kind = match.group(1).strip() if match else raw
+    # GEOS says e.g. "Self-intersection[103.85 36.05]" or "Too few points[1 2]".
+    match = _REASON_RE.match(raw)
+    kind = match.group("kind").strip() if match else raw
     where = ""
-    if match and match.group(2) and match.group(3):
-        where = _("（位置 %(lon)s, %(lat)s）") % {"lon": match.group(2), "lat": match.group(3)}
+    if match and match.group("x") and match.group("y"):
+        where = _("（位置 %(lon)s, %(lat)s）") % {"lon": match.group("x"), "lat": match.group("y")}
     names = {
         "Self-intersection": _("边界自相交"),
         "Ring Self-intersection": _("边界环自相交"),
         "Too few points": _("边界点数太少"),
+        "Too few points in geometry component": _("边界点数太少"),
         "Invalid Coordinate": _("坐标无效"),
         "Hole lies outside shell": _("内环位于外环之外"),
         "Nested shells": _("外环嵌套"),
@@ -91,7 +106,7 @@ def _reason(geom: shapely.Geometry) -> str:
         "Duplicate Rings": _("重复的环"),
         "Ring is not closed": _("环未闭合"),
     }
-    return names.get(kind, raw) + where
+    return names.get(kind, kind) + where
 
 
 def check_geometry(item: GridInput, report: ValidationReport) -> bool:
@@ -181,14 +196,31 @@ def validate(items: Sequence[GridInput], *, replace_existing: bool = False) -> V
         if item.level not in Level.values:
             report.add(item, _("层级 %(level)s 无效：须为 0～3") % {"level": item.level})
             ok = False
+        elif item.kind and item.kind not in KINDS_OF_LEVEL[Level(item.level)]:
+            report.add(
+                item,
+                _("类型“%(kind)s”无效：%(level)s 的类型可为 %(allowed)s")
+                % {
+                    "kind": item.kind,
+                    "level": Level(item.level).label,
+                    "allowed": "、".join(
+                        f"{k}（{Kind(k).label}）" for k in KINDS_OF_LEVEL[Level(item.level)]
+                    ),
+                },
+            )
+            ok = False
         if not check_geometry(item, report):
             ok = False
         if ok:
             usable.append(item)
 
-    parents = _resolve_parents(usable, by_code, report)
+    usable_by_code = {item.code: item for item in usable}
+    stored_ids = {code: grid.pk for code, grid in stored.items()}
+    parents = _resolve_parents(usable, usable_by_code, set(codes), stored_ids, report)
     _check_within_parents(usable, parents, report, tol["outside_parent_m2"])
     _check_sibling_overlaps(usable, parents, report, tol["sibling_overlap_m2"])
+    if replace_existing:
+        _check_stored_children(usable, set(codes), stored, report, tol["outside_parent_m2"])
     return report
 
 
@@ -201,8 +233,17 @@ class _ParentRef:
 
 
 def _resolve_parents(
-    items: Iterable[GridInput], by_code: dict[str, GridInput], report: ValidationReport
+    items: Iterable[GridInput],
+    by_code: dict[str, GridInput],
+    batch_codes: set[str],
+    stored_ids: dict[str, int],
+    report: ValidationReport,
 ) -> dict[str, _ParentRef | None]:
+    """Each usable item's parent, from the batch (``by_code``: its usable items) or stored.
+
+    A parent that is in the batch but unusable has its own problems reported; its
+    children are not checked against it, nor reported as orphans.
+    """
     wanted = {i.parent_code for i in items if i.parent_code and i.parent_code not in by_code}
     stored = {g.code: g for g in Grid.objects.filter(code__in=wanted)}
     parents: dict[str, _ParentRef | None] = {}
@@ -222,8 +263,12 @@ def _resolve_parents(
         ref: _ParentRef | None = None
         if item.parent_code in by_code:
             p = by_code[item.parent_code]
-            if p.geometry is not None:
-                ref = _ParentRef(p.code, p.level, p.geometry, None)
+            # A stored grid the batch replaces keeps its id: its stored children
+            # that the batch leaves alone are still this item's siblings.
+            ref = _ParentRef(p.code, p.level, p.geometry, stored_ids.get(p.code))
+        elif item.parent_code in batch_codes and item.parent_code not in stored:
+            parents[item.code] = None
+            continue
         elif item.parent_code in stored:
             g = stored[item.parent_code]
             ref = _ParentRef(g.code, g.level, g.geometry, g.pk)
@@ -330,6 +375,58 @@ def _check_sibling_overlaps(
                 )
                 % {
                     "other": other,
+                    "area": area,
+                    "lon": point.x,
+                    "lat": point.y,
+                    "tol": tolerance_m2,
+                },
+            )
+
+
+def _check_stored_children(
+    items: Iterable[GridInput],
+    batch_codes: set[str],
+    stored: dict[str, Grid],
+    report: ValidationReport,
+    tolerance_m2: float,
+) -> None:
+    """A replaced grid must still hold the stored children the batch leaves alone.
+
+    Its level cannot change under them, and its new polygon must contain them.
+    """
+    replaced = {item.code: item for item in items if item.code in stored}
+    if not replaced:
+        return
+    parent_ids = {stored[code].pk: code for code in replaced}
+    children = (
+        Grid.objects.filter(parent_id__in=parent_ids).exclude(code__in=batch_codes).order_by("code")
+    )
+    relevelled: set[str] = set()
+    for child in children:
+        item = replaced[parent_ids[child.parent_id]]  # type: ignore[index]
+        assert item.geometry is not None  # usable
+        if item.level != stored[item.code].level:
+            if item.code not in relevelled:
+                relevelled.add(item.code)
+                report.add(
+                    item,
+                    _("有下级网格（如 %(child)s）时不能改变层级") % {"child": child.code},
+                )
+            continue
+        outside = shapely.difference(child.geometry, item.geometry)
+        if outside.is_empty or outside.area == 0:
+            continue
+        area = crs.area_m2(outside)
+        if area > tolerance_m2:
+            point = shapely.point_on_surface(outside)
+            report.add(
+                item,
+                _(
+                    "新边界未包含已有下级网格 %(child)s：超出 %(area).1f 平方米"
+                    "（如 %(lon).6f, %(lat).6f 附近），允许 %(tol)s 平方米"
+                )
+                % {
+                    "child": child.code,
                     "area": area,
                     "lon": point.x,
                     "lat": point.y,

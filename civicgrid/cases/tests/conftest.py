@@ -16,17 +16,7 @@ from civicgrid.cases import services
 from civicgrid.cases.models import Case, Category, CategoryKind, Channel, Status
 from civicgrid.grids import services as grid_services
 from civicgrid.grids.models import HandlingUnit, UnitKind
-from civicgrid.grids.tests.conftest import (  # noqa: F401 - fixtures used by the tests here
-    Tree,
-    city_unit,
-    community_staff,
-    dispatcher,
-    grid_worker,
-    outsider,
-    superuser,
-    tree,
-    unit_handler,
-)
+from civicgrid.grids.tests.fixtures import Tree
 
 EAST_POINT = (103.825, 35.975)  # grid C1, 丙社区, 东街道
 WEST_POINT = (103.725, 35.975)  # grid A1, 甲社区, 西街道

@@ -14,7 +14,7 @@ from civicgrid.cases.tests.conftest import EAST_POINT, OUTSIDE_POINT, IntakeFact
 from civicgrid.grids import crs
 from civicgrid.grids.models import HandlingUnit, UnitKind
 from civicgrid.grids.services import create_handling_unit
-from civicgrid.grids.tests.conftest import Tree
+from civicgrid.grids.tests.fixtures import Tree
 
 
 def test_a_hotline_case_is_located_numbered_and_waits_for_acceptance(
@@ -22,12 +22,14 @@ def test_a_hotline_case_is_located_numbered_and_waits_for_acceptance(
 ) -> None:
     case = new_case(external_id="12345-0001")
     assert case.status == Status.NEW
-    assert case.grid is not None and case.grid.code == "620103002001001"
+    assert case.grid is not None
+    assert case.grid.code == "620103002001001"
     assert case.grid_path == case.grid.path
     assert case.number.startswith(timezone.localtime(case.received_at).strftime("%Y%m%d"))
     assert len(case.tracking_code) == 10
     event = case.events.get()
-    assert event.action == "create" and event.to_status == Status.NEW
+    assert event.action == "create"
+    assert event.to_status == Status.NEW
     assert case.deadlines.get().stage == "accept"
 
 
@@ -60,11 +62,13 @@ def test_a_case_without_coordinates_is_kept_for_manual_location(
     new_case: IntakeFactory, call_taker: User
 ) -> None:
     case = new_case(lon=None, lat=None, address="七里河桥环岛")
-    assert case.needs_location and case.grid is None
+    assert case.needs_location
+    assert case.grid is None
     with pytest.raises(Exception, match="尚未定位"):
         services.accept_case(case=case, actor=call_taker)
     case = services.locate_case(case=case, actor=call_taker, lon=EAST_POINT[0], lat=EAST_POINT[1])
-    assert not case.needs_location and case.grid is not None
+    assert not case.needs_location
+    assert case.grid is not None
     assert services.accept_case(case=case, actor=call_taker).status == Status.FILED
 
 
@@ -87,7 +91,8 @@ def test_a_grid_workers_own_report_is_filed_directly(category: Category, east_wo
         ),
         actor=east_worker,
     )
-    assert created and case.status == Status.FILED
+    assert created
+    assert case.status == Status.FILED
     assert case.deadlines.get().stage == "dispatch"
 
 
@@ -124,7 +129,8 @@ def test_routing_prefers_the_deepest_rule_then_the_default_then_the_territory(
     # No rule, no default: the unit serving the smallest part of the tree around the case.
     assert new_case().suggested_unit == city_unit
     suggestion = routing.suggest(category=category, grid=tree["620103002001001"])
-    assert suggestion is not None and suggestion.source == "territorial"
+    assert suggestion is not None
+    assert suggestion.source == "territorial"
     # The category's default unit, when it serves the place.
     Category.objects.filter(pk=category.pk).update(default_unit=bureau)
     category.refresh_from_db()
@@ -144,7 +150,8 @@ def test_routing_prefers_the_deepest_rule_then_the_default_then_the_territory(
         east_rule.pk,
     )
     west = routing.suggest(category=category, grid=tree.grid_a1)
-    assert west is not None and west.rule_id == district_rule.pk
+    assert west is not None
+    assert west.rule_id == district_rule.pk
 
 
 def test_possible_duplicates_are_the_same_category_nearby_and_recent(

@@ -44,7 +44,7 @@ def test_healthz_ignores_a_stale_heartbeat(client: Client) -> None:
     assert body["worker"]["last_seen"] is not None
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_worker_runs_queued_tasks_and_cleans_up_its_heartbeat() -> None:
     result = leave_a_mark.enqueue("from-the-queue")
     call_command("worker", "--batch", "--worker-id", "test-worker", "--interval", "0")

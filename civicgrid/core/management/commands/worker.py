@@ -1,13 +1,16 @@
 """``civicgrid worker``: runs background tasks from the database queue.
 
 Each worker claims tasks with the database backend's locking (safe with any
-number of workers), and writes a heartbeat that ``/healthz`` reports.
+number of workers), enqueues the periodic jobs apps register
+(``core.periodic``) when they fall due, and writes a heartbeat that
+``/healthz`` reports.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from django.conf import settings
@@ -17,7 +20,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
-from civicgrid.core import services
+from civicgrid.core import periodic, services
 
 logger = logging.getLogger("civicgrid.worker")
 
@@ -37,14 +40,20 @@ class Command(BaseCommand):
         stop = threading.Event()
 
         def heartbeat() -> None:
+            last_beat = 0.0
             while not stop.is_set():
+                now = time.monotonic()
                 try:
-                    services.beat(worker_id=worker_id, started_at=started_at)
+                    if now - last_beat >= settings.CIVICGRID_WORKER_HEARTBEAT_SECONDS:
+                        services.beat(worker_id=worker_id, started_at=started_at)
+                        last_beat = now
+                    if not options["batch"]:
+                        periodic.enqueue_due(now)
                 except Exception:
-                    logger.exception("heartbeat failed")
+                    logger.exception("heartbeat or periodic jobs failed")
                 finally:
                     close_old_connections()
-                stop.wait(settings.CIVICGRID_WORKER_HEARTBEAT_SECONDS)
+                stop.wait(1.0)
             connection.close()
 
         services.beat(worker_id=worker_id, started_at=started_at)

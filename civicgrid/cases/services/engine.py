@@ -1,0 +1,173 @@
+"""The transition engine every service function goes through."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from civicgrid.accounts.models import Role, User
+from civicgrid.cases import workcalendar
+from civicgrid.cases.access import roles_on_case
+from civicgrid.cases.errors import CaseConflict, CaseError, CaseForbidden
+from civicgrid.cases.models import (
+    Action,
+    Case,
+    CaseEvent,
+    Deadline,
+    Status,
+    TimeLimit,
+)
+from civicgrid.cases.workflow import STAGE_OF_STATUS, TRANSITIONS
+from civicgrid.grids.models import HandlingUnit
+
+
+def record_event(
+    case: Case,
+    *,
+    action: str,
+    actor: User | None,
+    role: str,
+    from_status: str = "",
+    to_status: str = "",
+    reason: str = "",
+    at: datetime | None = None,
+    public: bool = False,
+    payload: dict[str, Any] | None = None,
+    unit: HandlingUnit | None = None,
+) -> CaseEvent:
+    return CaseEvent.objects.create(
+        case=case,
+        action=action,
+        actor=actor,
+        actor_role=role,
+        actor_unit=unit,
+        at=at or timezone.now(),
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        is_public=public,
+        payload=payload or {},
+    )
+
+
+def time_limit(case: Case, stage: str) -> tuple[Decimal, str]:
+    """The time limit of ``stage`` for the case's category and urgency."""
+    for category_id in (case.category_id, case.category.parent_id):
+        if category_id is None:
+            continue
+        found = (
+            TimeLimit.objects.filter(category_id=category_id, urgency=case.urgency, stage=stage)
+            .values_list("amount", "unit")
+            .first()
+        )
+        if found:
+            return Decimal(found[0]), found[1]
+    defaults: Any = settings.CIVICGRID_DEFAULT_TIME_LIMITS
+    amount, unit = defaults[case.urgency][stage]
+    return Decimal(str(amount)), unit
+
+
+def open_stage(case: Case, status: str, at: datetime, stage: str | None = None) -> None:
+    stage = stage or STAGE_OF_STATUS.get(status)
+    if stage is None:
+        Case.objects.filter(pk=case.pk).update(due_at=None)
+        case.due_at = None
+        return
+    amount, unit = time_limit(case, stage)
+    due = workcalendar.due_at(at, amount, unit)
+    Deadline.objects.create(
+        case=case, stage=stage, started_at=at, due_at=due, amount=amount, unit=unit
+    )
+    Case.objects.filter(pk=case.pk).update(due_at=due)
+    case.due_at = due
+
+
+def finish_stage(case: Case, at: datetime) -> None:
+    Deadline.objects.filter(case=case, finished_at__isnull=True).update(finished_at=at)
+
+
+def acting_role(actor: User, case: Case, action: str) -> str:
+    spec = TRANSITIONS[action]
+    held = roles_on_case(actor, case) & spec.roles
+    if not held:
+        raise CaseForbidden(
+            _("您无权对案件 %(n)s 执行“%(a)s”") % {"n": case.number, "a": Action(action).label}
+        )
+    # Prefer the most specific role for the record.
+    for role in Role.values:
+        if role in held:
+            return role
+    return sorted(held)[0]
+
+
+def check(case: Case, action: str, actor: User, reason: str) -> str:
+    spec = TRANSITIONS[action]
+    role = acting_role(actor, case, action)
+    if case.status not in spec.sources:
+        raise CaseError(
+            _("案件 %(n)s 当前状态为“%(s)s”，不能执行“%(a)s”")
+            % {"n": case.number, "s": Status(case.status).label, "a": Action(action).label}
+        )
+    if spec.reason_required and not reason.strip():
+        raise CaseError(_("“%(a)s”须填写理由") % {"a": Action(action).label})
+    return role
+
+
+def move(
+    case: Case,
+    *,
+    action: str,
+    actor: User,
+    role: str,
+    to_status: str | None,
+    reason: str = "",
+    public: bool = False,
+    payload: dict[str, Any] | None = None,
+    unit: HandlingUnit | None = None,
+    updates: dict[str, Any] | None = None,
+    stages: bool = True,
+) -> CaseEvent:
+    """Apply one transition inside the caller's transaction."""
+    now = timezone.now()
+    from_status = case.status
+    target = to_status or from_status
+    fields: dict[str, Any] = dict(updates or {})
+    fields["status"] = target
+    changed = Case.objects.filter(pk=case.pk, version=case.version, status=from_status).update(
+        version=F("version") + 1, updated_at=now, **fields
+    )
+    if not changed:
+        raise CaseConflict(_("案件 %(n)s 刚被他人处理，请刷新后重试") % {"n": case.number})
+    for name, value in fields.items():
+        setattr(case, name, value)
+    case.version += 1
+    event = record_event(
+        case,
+        action=action,
+        actor=actor,
+        role=role,
+        from_status=from_status,
+        to_status=target,
+        reason=reason.strip(),
+        at=now,
+        public=public,
+        payload=payload,
+        unit=unit,
+    )
+    if stages and target != from_status:
+        # Leaving a stage closes its deadline; entering one opens the next. A
+        # send-back and a re-dispatch are both the dispatch stage, but a new round.
+        finish_stage(case, now)
+        open_stage(case, target, now)
+    return event
+
+
+def reload(case: Case) -> Case:
+    case.refresh_from_db()
+    return case
