@@ -10,8 +10,11 @@ from pytest_django.fixtures import Settings
 from civicgrid.cases import workcalendar
 from civicgrid.grids import locator
 
-#: The small hand-built grid tree and its personas, for every app's tests.
-pytest_plugins = ["civicgrid.grids.tests.fixtures"]
+#: The small hand-built grid tree, its personas and cases on it, for every app's tests.
+pytest_plugins = [
+    "civicgrid.grids.tests.fixtures",
+    "civicgrid.cases.tests.fixtures",
+]
 
 
 @pytest.fixture(autouse=True)

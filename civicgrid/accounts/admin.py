@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from civicgrid.accounts.models import Membership, User
+from civicgrid.accounts.models import ApiToken, Membership, User
 
 
 class MembershipInline(admin.TabularInline):
@@ -32,3 +32,26 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__display_name", "grid__name", "unit__name"]
     autocomplete_fields = ["user", "grid", "unit"]
     list_select_related = ["user", "grid", "unit"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are created with `civicgrid create-api-token` (the key shows once);
+    here they are listed, expired and revoked."""
+
+    list_display = [
+        "name",
+        "user",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "user__username", "prefix"]
+    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at"]
+    fields = ["user", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False

@@ -8,9 +8,10 @@ import shapely
 from django.http import HttpRequest
 from ninja import NinjaAPI, Query, Schema
 from ninja.errors import HttpError
-from ninja.security import django_auth
 
 from civicgrid.accounts.models import Membership, Role
+from civicgrid.api.auth import AUTH
+from civicgrid.api.cases import router as cases_router
 from civicgrid.grids import crs, locator
 from civicgrid.grids.access import get_grid_for_user, visible_grids
 from civicgrid.grids.models import Grid
@@ -19,9 +20,10 @@ api = NinjaAPI(
     title="civicgrid API",
     version="1",
     description="网格化社会治理平台接口 / civicgrid platform API",
-    auth=django_auth,
+    auth=AUTH,
     urls_namespace="api-v1",
 )
+api.add_router("/", cases_router)
 
 
 class GridRefOut(Schema):

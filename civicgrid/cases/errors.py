@@ -29,3 +29,9 @@ class IntakeError(CaseError):
     """A new case that cannot be taken in (outside the jurisdiction, bad data)."""
 
     code = "intake_error"
+
+
+class AttachmentError(CaseError):
+    """A photo refused: not a real image, too big, damaged, or too many on the case."""
+
+    code = "attachment_error"

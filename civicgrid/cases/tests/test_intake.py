@@ -10,7 +10,7 @@ from civicgrid.cases import routing, services
 from civicgrid.cases.errors import IntakeError
 from civicgrid.cases.models import Case, Category, CategoryKind, Channel, RoutingRule, Status
 from civicgrid.cases.selectors import possible_duplicates
-from civicgrid.cases.tests.conftest import EAST_POINT, OUTSIDE_POINT, IntakeFactory
+from civicgrid.cases.tests.fixtures import EAST_POINT, OUTSIDE_POINT, IntakeFactory
 from civicgrid.grids import crs
 from civicgrid.grids.models import HandlingUnit, UnitKind
 from civicgrid.grids.services import create_handling_unit

@@ -20,7 +20,7 @@ from civicgrid.cases.models import (
     Deadline,
     Status,
 )
-from civicgrid.cases.tests.conftest import WEST_POINT, IntakeFactory
+from civicgrid.cases.tests.fixtures import WEST_POINT, IntakeFactory
 from civicgrid.cases.workflow import TRANSITIONS
 from civicgrid.grids.models import HandlingUnit
 
@@ -354,9 +354,7 @@ def test_parked_time_does_not_count_against_the_deadline(category: Any, people: 
         case = services.resume_case(case=case, actor=people.supervisor)
     assert case.status == Status.DISPATCHED
     assert case.due_at is not None
-    assert case.due_at.astimezone(SHANGHAI) == datetime(
-        2026, 11, 24, 11, 0, tzinfo=SHANGHAI
-    )
+    assert case.due_at.astimezone(SHANGHAI) == datetime(2026, 11, 24, 11, 0, tzinfo=SHANGHAI)
 
 
 def test_merge_points_the_duplicate_at_the_original(

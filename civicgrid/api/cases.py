@@ -1,0 +1,572 @@
+"""Cases through the API: intake, search, detail with timeline, and every transition."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils.dateparse import parse_datetime
+from ninja import Field, Query, Router, Schema, Status
+from ninja.errors import HttpError
+
+from civicgrid.accounts.models import User
+from civicgrid.cases import selectors, services
+from civicgrid.cases.access import get_case_for_user, visible_cases
+from civicgrid.cases.errors import CaseConflict, CaseError, CaseForbidden
+from civicgrid.cases.models import Case, Category, Channel, Urgency
+from civicgrid.grids import crs
+from civicgrid.grids.access import get_grid_for_user
+from civicgrid.grids.models import HandlingUnit
+
+router = Router(tags=["cases"])
+
+
+# -- schemas -----------------------------------------------------------------------
+class Ref(Schema):
+    id: int
+    code: str
+    name: str
+
+
+class UnitRef(Schema):
+    id: int
+    code: str
+    name: str
+
+
+class CaseIn(Schema):
+    channel: str = Channel.API
+    category: str = Field(..., description="小类编码")
+    description: str
+    urgency: str = Urgency.NORMAL
+    request_type: str = ""
+    title: str = ""
+    address: str = ""
+    lon: float | None = None
+    lat: float | None = None
+    crs: str = Field(crs.WGS84, description="wgs84, cgcs2000, gcj02, bd09 或 EPSG:代码")
+    requester_name: str = ""
+    requester_phone: str = ""
+    is_confidential: bool = False
+    external_id: str = ""
+
+
+class CaseOut(Schema):
+    id: int
+    number: str
+    status: str
+    status_label: str
+    channel: str
+    request_type: str
+    category: Ref
+    urgency: str
+    title: str
+    description: str
+    address: str
+    lon: float | None
+    lat: float | None
+    grid: Ref | None
+    needs_location: bool
+    lead_unit: UnitRef | None
+    suggested_unit: UnitRef | None
+    requester_name: str
+    requester_phone: str
+    is_confidential: bool
+    external_id: str
+    received_at: datetime
+    due_at: datetime | None
+    is_overdue: bool
+    closed_at: datetime | None
+    satisfaction: int | None
+    rework_count: int
+    reopen_count: int
+    return_count: int
+    urge_count: int
+    version: int
+
+
+class EventOut(Schema):
+    id: int
+    action: str
+    action_label: str
+    at: datetime
+    actor: str
+    actor_role: str
+    unit: str
+    from_status: str
+    to_status: str
+    reason: str
+    payload: dict[str, Any]
+
+
+class StageOut(Schema):
+    stage: str
+    stage_label: str
+    started_at: datetime
+    due_at: datetime
+    finished_at: datetime | None
+    met: bool | None
+    overdue_at: datetime | None
+    elapsed_seconds: float
+    working_seconds: float
+    limit: str
+
+
+class MilestonesOut(Schema):
+    to_accept: float | None
+    to_dispatch: float | None
+    to_acknowledge: float | None
+    to_handle: float | None
+    to_close: float | None
+
+
+class CaseDetailOut(CaseOut):
+    grid_path: list[Ref]
+    assisting_units: list[UnitRef]
+    result: str
+    merged_into: int | None
+    timeline: list[EventOut]
+    stages: list[StageOut]
+    milestones: MilestonesOut
+    allowed_actions: list[str]
+
+
+class CasePage(Schema):
+    items: list[CaseOut]
+    next_cursor: str | None
+
+
+class CaseFilter(Schema):
+    status: list[str] = Field(default_factory=list)
+    category: str | None = None
+    unit: int | None = None
+    grid: int | None = None
+    channel: str | None = None
+    overdue: bool | None = None
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+    q: str | None = None
+    cursor: str | None = None
+    limit: int = Field(50, ge=1, le=200)
+
+
+class NoteIn(Schema):
+    note: str = ""
+
+
+class ReasonIn(Schema):
+    reason: str
+
+
+class LocateIn(Schema):
+    lon: float
+    lat: float
+    crs: str = crs.WGS84
+
+
+class DispatchIn(Schema):
+    unit: int
+    assisting: list[int] = Field(default_factory=list)
+    note: str = ""
+
+
+class ExtensionIn(Schema):
+    reason: str
+    extra_amount: Decimal = Field(..., gt=0)
+
+
+class DecisionIn(Schema):
+    approve: bool
+    note: str = ""
+
+
+class HandleIn(Schema):
+    result: str
+
+
+class VerifyIn(Schema):
+    passed: bool
+    note: str = ""
+
+
+class FollowUpIn(Schema):
+    satisfaction: int = Field(..., ge=1, le=5)
+    note: str = ""
+
+
+class MergeIn(Schema):
+    into: int
+    note: str = ""
+
+
+class DuplicateOut(Schema):
+    case: CaseOut
+    distance_m: float
+
+
+class ErrorOut(Schema):
+    detail: str
+
+
+# -- serialisation -------------------------------------------------------------------
+def _unit(u: HandlingUnit | None) -> dict[str, Any] | None:
+    return {"id": u.pk, "code": u.code, "name": u.name} if u else None
+
+
+def _case_out(case: Case, user: User, *, full: bool = False) -> dict[str, Any]:
+    reveal = full and selectors.may_see_requester(user, case)
+    return {
+        "id": case.pk,
+        "number": case.number,
+        "status": case.status,
+        "status_label": str(case.get_status_display()),
+        "channel": case.channel,
+        "request_type": case.request_type,
+        "category": {
+            "id": case.category.pk,
+            "code": case.category.code,
+            "name": str(case.category),
+        },
+        "urgency": case.urgency,
+        "title": case.title,
+        "description": case.description,
+        "address": case.address,
+        "lon": case.lon,
+        "lat": case.lat,
+        "grid": {"id": case.grid.pk, "code": case.grid.code, "name": case.grid.name}
+        if case.grid
+        else None,
+        "needs_location": case.needs_location,
+        "lead_unit": _unit(case.lead_unit),
+        "suggested_unit": _unit(case.suggested_unit),
+        "requester_name": case.requester_name
+        if reveal
+        else selectors.mask_name(case.requester_name),
+        "requester_phone": case.requester_phone
+        if reveal
+        else selectors.mask_phone(case.requester_phone),
+        "is_confidential": case.is_confidential,
+        "external_id": case.external_id,
+        "received_at": case.received_at,
+        "due_at": case.due_at,
+        "is_overdue": case.is_overdue,
+        "closed_at": case.closed_at,
+        "satisfaction": case.satisfaction,
+        "rework_count": case.rework_count,
+        "reopen_count": case.reopen_count,
+        "return_count": case.return_count,
+        "urge_count": case.urge_count,
+        "version": case.version,
+    }
+
+
+def _detail(case: Case, user: User) -> dict[str, Any]:
+    out = _case_out(case, user, full=True)
+    out.update(
+        {
+            "grid_path": [
+                {"id": g.pk, "code": g.code, "name": g.name} for g in case.grid.ancestors()
+            ]
+            if case.grid
+            else [],
+            "assisting_units": [_unit(u) for u in case.assisting_units.all()],
+            "result": case.result,
+            "merged_into": case.merged_into_id,
+            "timeline": selectors.timeline(case),
+            "stages": selectors.stage_measures(case),
+            "milestones": selectors.milestones(case),
+            "allowed_actions": selectors.allowed_actions(user, case),
+        }
+    )
+    return out
+
+
+def _with_relations(qs: Any) -> Any:
+    return qs.select_related("category__parent", "grid", "lead_unit", "suggested_unit")
+
+
+def _load(request: HttpRequest, case_id: int, version: int | None = None) -> Case:
+    case = get_case_for_user(request.user, case_id)  # type: ignore[arg-type]
+    if version is not None and version != case.version:
+        raise HttpError(409, "案件已被他人更新，请刷新后重试")
+    return case
+
+
+def _run(request: HttpRequest, fn: Any, **kwargs: Any) -> Any:
+    """Call a service; its domain errors become 400/403/409 with the message."""
+    try:
+        return fn(actor=request.user, **kwargs)
+    except CaseForbidden as exc:
+        raise HttpError(403, exc.message) from exc
+    except CaseConflict as exc:
+        raise HttpError(409, exc.message) from exc
+    except CaseError as exc:
+        raise HttpError(400, exc.message) from exc
+
+
+# -- cursor pagination ------------------------------------------------------------------
+def _encode_cursor(case: Case) -> str:
+    raw = f"{case.received_at.isoformat()}|{case.pk}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        stamp, pk = base64.urlsafe_b64decode(padded).decode().split("|")
+        at = parse_datetime(stamp)
+        if at is None:
+            raise ValueError(stamp)
+        return at, int(pk)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HttpError(400, "无效的分页游标") from exc
+
+
+# -- endpoints ---------------------------------------------------------------------------
+@router.post(
+    "/cases",
+    response={201: CaseDetailOut, 200: CaseDetailOut, 400: ErrorOut},
+    summary="登记案件（幂等：同一渠道外部编号或 Idempotency-Key 不会重复登记）",
+)
+def create_case(request: HttpRequest, payload: CaseIn, response: HttpResponse) -> Any:
+    category = Category.objects.filter(code=payload.category).select_related("parent").first()
+    if category is None:
+        raise HttpError(400, f"未知的类别编码：{payload.category}")
+    data = services.Intake(
+        **payload.dict(exclude={"category"}),
+        category=category,
+        idempotency_key=request.headers.get("Idempotency-Key") or None,
+    )
+    case, created = _run(request, services.create_case, data=data)
+    case = _with_relations(Case.objects).get(pk=case.pk)
+    return Status(201 if created else 200, _detail(case, request.user))  # type: ignore[arg-type]
+
+
+@router.get("/cases", response=CasePage, summary="案件检索（按接收时间倒序，游标分页）")
+def search_cases(request: HttpRequest, filters: Query[CaseFilter]) -> dict[str, Any]:
+    user: User = request.user  # type: ignore[assignment]
+    qs = visible_cases(user)
+    if filters.status:
+        qs = qs.filter(status__in=filters.status)
+    if filters.category:
+        qs = qs.filter(
+            Q(category__code=filters.category) | Q(category__parent__code=filters.category)
+        )
+    if filters.unit is not None:
+        qs = qs.for_unit(filters.unit)
+    if filters.grid is not None:
+        qs = qs.in_subtree(get_grid_for_user(user, filters.grid))
+    if filters.channel:
+        qs = qs.filter(channel=filters.channel)
+    if filters.overdue is not None:
+        qs = qs.filter(is_overdue=filters.overdue)
+    if filters.received_from:
+        qs = qs.filter(received_at__gte=filters.received_from)
+    if filters.received_to:
+        qs = qs.filter(received_at__lt=filters.received_to)
+    if filters.q:
+        text = filters.q.strip()
+        qs = qs.filter(
+            Q(number=text)
+            | Q(external_id=text)
+            | Q(description__icontains=text)
+            | Q(address__icontains=text)
+            | Q(title__icontains=text)
+        )
+    if filters.cursor:
+        at, pk = _decode_cursor(filters.cursor)
+        qs = qs.filter(Q(received_at__lt=at) | Q(received_at=at, pk__lt=pk))
+    rows = list(_with_relations(qs.order_by("-received_at", "-id"))[: filters.limit + 1])
+    more = len(rows) > filters.limit
+    rows = rows[: filters.limit]
+    return {
+        "items": [_case_out(c, user) for c in rows],
+        "next_cursor": _encode_cursor(rows[-1]) if more and rows else None,
+    }
+
+
+@router.get("/cases/{case_id}", response=CaseDetailOut, summary="案件详情与时间线")
+def case_detail(request: HttpRequest, case_id: int) -> dict[str, Any]:
+    case = _load(request, case_id)
+    case = _with_relations(Case.objects).get(pk=case.pk)
+    return _detail(case, request.user)  # type: ignore[arg-type]
+
+
+@router.get("/cases/{case_id}/duplicates", response=list[DuplicateOut], summary="疑似重复案件")
+def case_duplicates(request: HttpRequest, case_id: int) -> list[dict[str, Any]]:
+    user: User = request.user  # type: ignore[assignment]
+    case = _load(request, case_id)
+    visible = set(visible_cases(user).values_list("pk", flat=True)[:10000])
+    found = selectors.possible_duplicates(
+        category=case.category, lon=case.lon, lat=case.lat, at=case.received_at, exclude_id=case.pk
+    )
+    return [
+        {"case": _case_out(c, user), "distance_m": round(d, 1)} for c, d in found if c.pk in visible
+    ]
+
+
+def _transition(
+    request: HttpRequest, case_id: int, version: int | None, fn: Any, **kwargs: Any
+) -> dict[str, Any]:
+    case = _load(request, case_id, version)
+    _run(request, fn, case=case, **kwargs)
+    case = _with_relations(Case.objects).get(pk=case.pk)
+    return _detail(case, request.user)  # type: ignore[arg-type]
+
+
+ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut}
+RESPONSES: dict[int, Any] = {200: CaseDetailOut, **ERRORS}
+
+
+@router.post("/cases/{case_id}/accept", response=RESPONSES, summary="受理")
+def accept(request: HttpRequest, case_id: int, body: NoteIn, version: int | None = None) -> Any:
+    return _transition(request, case_id, version, services.accept_case, note=body.note)
+
+
+@router.post("/cases/{case_id}/reject", response=RESPONSES, summary="不予受理")
+def reject(request: HttpRequest, case_id: int, body: ReasonIn, version: int | None = None) -> Any:
+    return _transition(request, case_id, version, services.reject_case, reason=body.reason)
+
+
+@router.post("/cases/{case_id}/locate", response=RESPONSES, summary="人工定位")
+def locate(request: HttpRequest, case_id: int, body: LocateIn, version: int | None = None) -> Any:
+    return _transition(
+        request, case_id, version, services.locate_case, lon=body.lon, lat=body.lat, crs=body.crs
+    )
+
+
+@router.post("/cases/{case_id}/dispatch", response=RESPONSES, summary="派遣或改派")
+def dispatch(
+    request: HttpRequest, case_id: int, body: DispatchIn, version: int | None = None
+) -> Any:
+    unit = get_object_or_404(HandlingUnit, pk=body.unit)
+    assisting = list(HandlingUnit.objects.filter(pk__in=body.assisting))
+    if len(assisting) != len(set(body.assisting)):
+        raise HttpError(400, "协办单位不存在")
+    return _transition(
+        request,
+        case_id,
+        version,
+        services.dispatch_case,
+        unit=unit,
+        assisting=assisting,
+        note=body.note,
+    )
+
+
+@router.post("/cases/{case_id}/acknowledge", response=RESPONSES, summary="签收")
+def acknowledge(request: HttpRequest, case_id: int, version: int | None = None) -> Any:
+    return _transition(request, case_id, version, services.acknowledge_case)
+
+
+@router.post("/cases/{case_id}/send-back", response=RESPONSES, summary="回退")
+def send_back(
+    request: HttpRequest, case_id: int, body: ReasonIn, version: int | None = None
+) -> Any:
+    return _transition(request, case_id, version, services.send_back_case, reason=body.reason)
+
+
+@router.post("/cases/{case_id}/extension", response=RESPONSES, summary="申请延期")
+def request_extension(
+    request: HttpRequest, case_id: int, body: ExtensionIn, version: int | None = None
+) -> Any:
+    return _transition(
+        request,
+        case_id,
+        version,
+        services.request_extension,
+        reason=body.reason,
+        extra_amount=body.extra_amount,
+    )
+
+
+@router.post("/cases/{case_id}/extension/decision", response=RESPONSES, summary="审批延期")
+def decide_extension(
+    request: HttpRequest, case_id: int, body: DecisionIn, version: int | None = None
+) -> Any:
+    return _transition(
+        request,
+        case_id,
+        version,
+        services.decide_extension,
+        approve=body.approve,
+        note=body.note,
+    )
+
+
+@router.post("/cases/{case_id}/park", response=RESPONSES, summary="挂账")
+def park(request: HttpRequest, case_id: int, body: ReasonIn, version: int | None = None) -> Any:
+    return _transition(request, case_id, version, services.park_case, reason=body.reason)
+
+
+@router.post("/cases/{case_id}/resume", response=RESPONSES, summary="恢复挂账案件")
+def resume(request: HttpRequest, case_id: int, body: NoteIn, version: int | None = None) -> Any:
+    return _transition(request, case_id, version, services.resume_case, note=body.note)
+
+
+@router.post("/cases/{case_id}/handle", response=RESPONSES, summary="处置反馈")
+def handle(request: HttpRequest, case_id: int, body: HandleIn, version: int | None = None) -> Any:
+    return _transition(request, case_id, version, services.handle_case, result=body.result)
+
+
+@router.post("/cases/{case_id}/verify", response=RESPONSES, summary="核查")
+def verify(request: HttpRequest, case_id: int, body: VerifyIn, version: int | None = None) -> Any:
+    return _transition(
+        request, case_id, version, services.verify_case, passed=body.passed, note=body.note
+    )
+
+
+@router.post("/cases/{case_id}/close", response=RESPONSES, summary="结案")
+def close(request: HttpRequest, case_id: int, body: NoteIn, version: int | None = None) -> Any:
+    return _transition(request, case_id, version, services.close_case, note=body.note)
+
+
+@router.post("/cases/{case_id}/follow-up", response=RESPONSES, summary="回访")
+def follow_up(
+    request: HttpRequest, case_id: int, body: FollowUpIn, version: int | None = None
+) -> Any:
+    return _transition(
+        request,
+        case_id,
+        version,
+        services.follow_up_case,
+        satisfaction=body.satisfaction,
+        note=body.note,
+    )
+
+
+@router.post("/cases/{case_id}/reopen", response=RESPONSES, summary="重办")
+def reopen(request: HttpRequest, case_id: int, body: ReasonIn, version: int | None = None) -> Any:
+    return _transition(request, case_id, version, services.reopen_case, reason=body.reason)
+
+
+@router.post("/cases/{case_id}/urge", response=RESPONSES, summary="督办")
+def urge(request: HttpRequest, case_id: int, body: ReasonIn, version: int | None = None) -> Any:
+    return _transition(request, case_id, version, services.urge_case, reason=body.reason)
+
+
+@router.post("/cases/{case_id}/void", response=RESPONSES, summary="申请作废")
+def request_void(
+    request: HttpRequest, case_id: int, body: ReasonIn, version: int | None = None
+) -> Any:
+    return _transition(request, case_id, version, services.request_void, reason=body.reason)
+
+
+@router.post("/cases/{case_id}/void/decision", response=RESPONSES, summary="审批作废")
+def decide_void(
+    request: HttpRequest, case_id: int, body: DecisionIn, version: int | None = None
+) -> Any:
+    return _transition(
+        request, case_id, version, services.decide_void, approve=body.approve, note=body.note
+    )
+
+
+@router.post("/cases/{case_id}/merge", response=RESPONSES, summary="并单")
+def merge(request: HttpRequest, case_id: int, body: MergeIn, version: int | None = None) -> Any:
+    into = get_case_for_user(request.user, body.into)  # type: ignore[arg-type]
+    return _transition(request, case_id, version, services.merge_case, into=into, note=body.note)

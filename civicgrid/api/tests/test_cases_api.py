@@ -1,0 +1,299 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jsonschema
+import pytest
+import time_machine
+from django.test import Client
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from civicgrid.accounts.models import User
+from civicgrid.accounts.services import create_api_token, revoke_api_token
+from civicgrid.cases.models import Case, Category, CategoryKind, Status, TimeLimit
+from civicgrid.cases.tests.fixtures import EAST_POINT, OUTSIDE_POINT, IntakeFactory
+from civicgrid.grids.models import HandlingUnit, UnitKind
+from civicgrid.grids.services import create_handling_unit
+from civicgrid.grids.tests.fixtures import Tree
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(scope="module")
+def openapi(django_db_blocker: Any) -> dict[str, Any]:
+    with django_db_blocker.unblock():
+        body = Client().get("/api/v1/openapi.json")
+    assert body.status_code == 200
+    return body.json()
+
+
+def check(openapi: dict[str, Any], path: str, method: str, response: Any) -> Any:
+    """Assert the response body matches the schema the OpenAPI document declares."""
+    operation = openapi["paths"][path][method]
+    declared = operation["responses"][str(response.status_code)]
+    schema = declared["content"]["application/json"]["schema"]
+    document = Resource.from_contents(openapi, default_specification=DRAFT202012)
+    registry = Registry().with_resource("urn:openapi", document)
+    validator = jsonschema.Draft202012Validator(
+        {"$ref": "urn:openapi#" + schema["$ref"][1:]} if "$ref" in schema else schema,
+        registry=registry,
+    )
+    body = response.json()
+    validator.validate(body)
+    return body
+
+
+def post(client: Client, url: str, data: dict[str, Any] | None = None, **headers: str) -> Any:
+    return client.post(
+        url, data=json.dumps(data or {}), content_type="application/json", headers=headers
+    )
+
+
+@pytest.fixture
+def as_user(client: Client) -> Callable[[User], Client]:
+    def login(user: User) -> Client:
+        c = Client()
+        c.force_login(user)
+        return c
+
+    return login
+
+
+def test_the_openapi_schema_is_served_with_every_case_endpoint(openapi: dict[str, Any]) -> None:
+    paths = openapi["paths"]
+    for path in [
+        "/api/v1/cases",
+        "/api/v1/cases/{case_id}",
+        "/api/v1/cases/{case_id}/dispatch",
+        "/api/v1/cases/{case_id}/verify",
+        "/api/v1/cases/{case_id}/follow-up",
+        "/api/v1/cases/{case_id}/merge",
+    ]:
+        assert path in paths
+
+
+def test_intake_through_the_api_is_idempotent_by_key(
+    as_user: Callable[[User], Client],
+    call_taker: User,
+    category: Category,
+    openapi: Any,
+    city_unit: HandlingUnit,
+) -> None:
+    client = as_user(call_taker)
+    payload = {
+        "channel": "hotline",
+        "category": category.code,
+        "description": "占道经营",
+        "lon": EAST_POINT[0],
+        "lat": EAST_POINT[1],
+        "requester_phone": "13912345678",
+    }
+    first = post(client, "/api/v1/cases", payload, **{"Idempotency-Key": "abc-1"})
+    assert first.status_code == 201, first.content
+    body = check(openapi, "/api/v1/cases", "post", first)
+    assert body["status"] == "new"
+    assert body["grid"]["code"] == "620103002001001"
+    assert body["suggested_unit"]["id"] == city_unit.pk
+    again = post(client, "/api/v1/cases", payload, **{"Idempotency-Key": "abc-1"})
+    assert again.status_code == 200
+    assert again.json()["id"] == body["id"]
+    assert Case.objects.count() == 1
+
+
+def test_intake_refuses_bad_input_with_a_message(
+    as_user: Callable[[User], Client], call_taker: User, category: Category
+) -> None:
+    client = as_user(call_taker)
+    outside = post(
+        client,
+        "/api/v1/cases",
+        {
+            "category": category.code,
+            "description": "x",
+            "lon": OUTSIDE_POINT[0],
+            "lat": OUTSIDE_POINT[1],
+        },
+    )
+    assert outside.status_code == 400
+    assert "不在辖区内" in outside.json()["detail"]
+    unknown = post(client, "/api/v1/cases", {"category": "NOPE", "description": "x"})
+    assert unknown.status_code == 400
+    assert "NOPE" in unknown.json()["detail"]
+    missing = post(client, "/api/v1/cases", {"category": category.code})
+    assert missing.status_code == 422
+    assert not Case.objects.exists()
+
+
+def test_the_api_needs_a_session_or_a_valid_token(
+    call_taker: User, category: Category, new_case: IntakeFactory
+) -> None:
+    case = new_case()
+    anonymous = Client().get(f"/api/v1/cases/{case.pk}")
+    assert anonymous.status_code == 401
+    token, raw = create_api_token(user=call_taker, name="12345 平台")
+    authed = Client().get(f"/api/v1/cases/{case.pk}", headers={"Authorization": f"Bearer {raw}"})
+    assert authed.status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+    revoke_api_token(token=token)
+    revoked = Client().get(f"/api/v1/cases/{case.pk}", headers={"Authorization": f"Bearer {raw}"})
+    assert revoked.status_code == 401
+    forged = Client().get(f"/api/v1/cases/{case.pk}", headers={"Authorization": "Bearer cg_nope"})
+    assert forged.status_code == 401
+
+
+def test_transitions_map_domain_errors_to_statuses(
+    as_user: Callable[[User], Client],
+    drive: Callable[[str], Case],
+    unit_handler: User,
+    dispatcher: User,
+    outsider: User,
+    city_unit: HandlingUnit,
+    openapi: Any,
+) -> None:
+    case = drive(Status.FILED)
+    url = f"/api/v1/cases/{case.pk}/dispatch"
+    # A unit handler cannot see a case not sent to their unit: 404, like a missing one.
+    assert post(as_user(unit_handler), url, {"unit": city_unit.pk}).status_code == 404
+    assert post(as_user(outsider), url, {"unit": city_unit.pk}).status_code == 404
+    assert post(as_user(dispatcher), "/api/v1/cases/999999/accept").status_code == 404
+    # Wrong state: 400 with the reason.
+    wrong = post(as_user(dispatcher), f"/api/v1/cases/{case.pk}/acknowledge")
+    assert wrong.status_code == 403  # a dispatcher may never acknowledge
+    stale = post(as_user(dispatcher), url + f"?version={case.version - 1}", {"unit": city_unit.pk})
+    assert stale.status_code == 409
+    ok = post(as_user(dispatcher), url + f"?version={case.version}", {"unit": city_unit.pk})
+    assert ok.status_code == 200
+    body = check(openapi, "/api/v1/cases/{case_id}/dispatch", "post", ok)
+    assert body["status"] == "dispatched"
+    again = post(as_user(dispatcher), url, {"unit": city_unit.pk})
+    assert again.status_code == 400
+    assert "不能执行" in again.json()["detail"]
+    # Now the unit sees it and may take exactly its actions.
+    detail = as_user(unit_handler).get(f"/api/v1/cases/{case.pk}")
+    assert detail.status_code == 200
+    assert set(detail.json()["allowed_actions"]) == {"acknowledge", "send_back"}
+
+
+def test_search_filters_paginates_by_cursor_and_masks_requesters(
+    as_user: Callable[[User], Client],
+    new_case: IntakeFactory,
+    dispatcher: User,
+    community_staff: User,
+    openapi: Any,
+    django_assert_max_num_queries: Any,
+) -> None:
+    cases = [new_case(description=f"第{i}件") for i in range(7)]
+    client = as_user(dispatcher)
+    seen: list[int] = []
+    cursor = ""
+    while True:
+        params: dict[str, str | int] = {"limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        with django_assert_max_num_queries(6):
+            page = client.get("/api/v1/cases", params)
+        body = check(openapi, "/api/v1/cases", "get", page)
+        seen += [item["id"] for item in body["items"]]
+        assert all(item["requester_phone"] == "139****5678" for item in body["items"])
+        if not body["next_cursor"]:
+            break
+        cursor = body["next_cursor"]
+    assert seen == sorted((c.pk for c in cases), reverse=True)
+    assert client.get("/api/v1/cases", {"q": "第3件"}).json()["items"][0]["id"] == cases[3].pk
+    assert client.get("/api/v1/cases", {"status": ["closed"]}).json()["items"] == []
+    assert len(client.get("/api/v1/cases", {"status": ["new"]}).json()["items"]) == 7
+    # Community A's staff see none of these east-side cases.
+    assert as_user(community_staff).get("/api/v1/cases").json()["items"] == []
+    assert client.get("/api/v1/cases", {"cursor": "!!"}).status_code == 400
+
+
+def test_the_seed_story_replays_through_the_api(
+    as_user: Callable[[User], Client],
+    tree: Tree,
+    call_taker: User,
+    dispatcher: User,
+    east_worker: User,
+    openapi: Any,
+) -> None:
+    """A 12345 call about ice at a bridge roundabout, received at 13:21, dispatched to
+    环卫局 at 13:24, handled the next morning, closed within a day."""
+    roads = Category.objects.create(code="SJ04", name="突发事件", kind=CategoryKind.EVENT)
+    ice = Category.objects.create(
+        code="SJ0404", name="道路结冰", kind=CategoryKind.EVENT, parent=roads
+    )
+    TimeLimit.objects.create(
+        category=ice, urgency="urgent", stage="handle", amount=1, unit="work_days"
+    )
+    sanitation = create_handling_unit(
+        code="HWJ", name="环卫局", kind=UnitKind.BUREAU, serves=tree.district
+    )
+    handler = User.objects.create_user(username="hw", password=None, display_name="环卫局值班")
+    handler.memberships.create(role="unit_handler", unit=sanitation)
+
+    def at(day: int, hour: int, minute: int) -> Any:
+        return time_machine.travel(
+            datetime(2026, 1, day, hour, minute, tzinfo=SHANGHAI), tick=False
+        )
+
+    with at(8, 13, 21):
+        created = post(
+            as_user(call_taker),
+            "/api/v1/cases",
+            {
+                "channel": "hotline",
+                "category": "SJ0404",
+                "urgency": "urgent",
+                "request_type": "report",
+                "description": "七里河桥环岛路面结冰，车辆打滑",
+                "address": "七里河桥环岛",
+                "lon": EAST_POINT[0],
+                "lat": EAST_POINT[1],
+                "external_id": "12345-20260108-0042",
+            },
+        )
+        assert created.status_code == 201
+        case_id = created.json()["id"]
+    with at(8, 13, 22):
+        assert post(as_user(call_taker), f"/api/v1/cases/{case_id}/accept").status_code == 200
+    with at(8, 13, 24):
+        sent = post(
+            as_user(dispatcher), f"/api/v1/cases/{case_id}/dispatch", {"unit": sanitation.pk}
+        )
+        assert sent.status_code == 200, sent.content
+    with at(8, 13, 40):
+        assert post(as_user(handler), f"/api/v1/cases/{case_id}/acknowledge").status_code == 200
+    with at(9, 9, 5):
+        done = post(
+            as_user(handler),
+            f"/api/v1/cases/{case_id}/handle",
+            {"result": "已撒融雪剂，路面恢复通行"},
+        )
+        assert done.status_code == 200
+    with at(9, 10, 30):
+        verified = post(as_user(east_worker), f"/api/v1/cases/{case_id}/verify", {"passed": True})
+        assert verified.status_code == 200
+    with at(9, 11, 0):
+        detail = as_user(dispatcher).get(f"/api/v1/cases/{case_id}")
+    body = check(openapi, "/api/v1/cases/{case_id}", "get", detail)
+    assert body["status"] == "closed"
+    assert body["milestones"]["to_accept"] == 60
+    assert body["milestones"]["to_dispatch"] == 180  # three minutes
+    assert body["milestones"]["to_close"] < 24 * 3600
+    assert [e["action"] for e in body["timeline"]] == [
+        "create",
+        "accept",
+        "dispatch",
+        "acknowledge",
+        "handle",
+        "verify_pass",
+    ]
+    stages = {s["stage"]: s for s in body["stages"]}
+    assert stages["dispatch"]["elapsed_seconds"] == 120
+    assert all(s["met"] for s in body["stages"])
+    assert body["lead_unit"]["name"] == "环卫局"
