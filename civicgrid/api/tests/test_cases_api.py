@@ -223,9 +223,9 @@ def test_the_seed_story_replays_through_the_api(
 ) -> None:
     """A 12345 call about ice at a bridge roundabout, received at 13:21, dispatched to
     环卫局 at 13:24, handled the next morning, closed within a day."""
-    roads = Category.objects.create(code="SJ04", name="突发事件", kind=CategoryKind.EVENT)
+    roads = Category.objects.create(code="T04", name="突发事件（测试）", kind=CategoryKind.EVENT)
     ice = Category.objects.create(
-        code="SJ0404", name="道路结冰", kind=CategoryKind.EVENT, parent=roads
+        code="T0404", name="道路结冰（测试）", kind=CategoryKind.EVENT, parent=roads
     )
     TimeLimit.objects.create(
         category=ice, urgency="urgent", stage="handle", amount=1, unit="work_days"
@@ -247,7 +247,7 @@ def test_the_seed_story_replays_through_the_api(
             "/api/v1/cases",
             {
                 "channel": "hotline",
-                "category": "SJ0404",
+                "category": "T0404",
                 "urgency": "urgent",
                 "request_type": "report",
                 "description": "七里河桥环岛路面结冰，车辆打滑",

@@ -75,9 +75,9 @@ def west_handler(west_unit: HandlingUnit) -> User:
 @pytest.fixture
 def category(db: None) -> Category:
     """街面秩序 / 占道经营."""
-    major = Category.objects.create(code="SJ05", name="街面秩序", kind=CategoryKind.EVENT)
+    major = Category.objects.create(code="T05", name="街面秩序（测试）", kind=CategoryKind.EVENT)
     return Category.objects.create(
-        code="SJ0502", name="占道经营", kind=CategoryKind.EVENT, parent=major, pinyin="zdjy"
+        code="T0502", name="占道经营（测试）", kind=CategoryKind.EVENT, parent=major, pinyin="zdjy"
     )
 
 
