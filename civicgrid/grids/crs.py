@@ -186,11 +186,17 @@ def projected(geom: shapely.Geometry) -> shapely.Geometry:
     return shapely.transform(geom, project)
 
 
+#: Longest edge (degrees, about 100 m) before projecting for an area: a straight
+#: lon/lat edge is a curve in Gauss-Krüger, and a sliver of float noise along a
+#: long edge would otherwise gain the area between chord and curve.
+AREA_SEGMENT_DEG = 0.001
+
+
 def area_m2(geom: shapely.Geometry) -> float:
     """Area in square metres, computed in CGCS2000 Gauss-Krüger."""
     if shapely.is_empty(geom):
         return 0.0
-    return float(projected(geom).area)
+    return float(projected(shapely.segmentize(geom, AREA_SEGMENT_DEG)).area)
 
 
 def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:

@@ -1,0 +1,99 @@
+"""``civicgrid demo``: load the demo district (七里河区) and print its logins."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
+
+from civicgrid.accounts.models import Role, User
+from civicgrid.demo.accounts import DEMO_ACCOUNTS, DEMO_PASSWORD
+from civicgrid.demo.district import DEFAULT_SEED
+from civicgrid.demo.services import load_demo
+from civicgrid.grids.models import Grid, Level
+from civicgrid.grids.services import GridError
+
+
+def _seed(value: str) -> int:
+    try:
+        seed = int(value)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise argparse.ArgumentTypeError(_("种子须为非负整数：%(v)s") % {"v": value})
+    return seed
+
+
+class Command(BaseCommand):
+    help = _(
+        "载入演示区县：兰州市七里河区的真实街道、社区及编码，生成的 325 个网格、"
+        "18 个处置单位、1644 名网格员和各角色的演示账号。可重复运行，已有的数据不会改动。"
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help=_("系统中已有任何网格时什么也不做"),
+        )
+        parser.add_argument(
+            "--seed",
+            type=_seed,
+            default=DEFAULT_SEED,
+            help=_("生成边界和人员的随机种子（默认 %(default)s）"),
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["if_empty"] and Grid.objects.exists():
+            self.stdout.write(_("系统中已有网格，未载入演示数据。"))
+            self._print_logins()
+            return
+        started = time.monotonic()
+        try:
+            summary = load_demo(seed=options["seed"])
+        except GridError as exc:
+            raise CommandError(str(exc)) from exc
+        elapsed = time.monotonic() - started
+        created = summary.created
+        levels = summary.grids
+        lines = [
+            _("演示区县：七里河区（620103），用时 %(s).1f 秒") % {"s": elapsed},
+            _("  网格：区县 %(d)d，街道/乡镇 %(s)d，社区/村 %(c)d，网格 %(g)d（本次新建 %(n)d）")
+            % {
+                "d": levels[Level.DISTRICT],
+                "s": levels[Level.SUBDISTRICT],
+                "c": levels[Level.COMMUNITY],
+                "g": levels[Level.GRID],
+                "n": created["grids"],
+            },
+            _("  处置单位：%(units)d（本次新建 %(n)d）")
+            % {"units": summary.units, "n": created["units"]},
+            _("  网格员：%(workers)d，社区书记：%(secretaries)d，演示账号：%(accounts)d")
+            % {
+                "workers": summary.grid_workers,
+                "secretaries": summary.secretaries,
+                "accounts": summary.accounts,
+            },
+            _("  本次新建用户 %(users)d 个，岗位 %(memberships)d 个")
+            % {"users": created["users"], "memberships": created["memberships"]},
+            "",
+        ]
+        for line in lines:
+            self.stdout.write(line)
+        self._print_logins()
+
+    def _print_logins(self) -> None:
+        if not User.objects.filter(username__in=[a.username for a in DEMO_ACCOUNTS]).exists():
+            return
+        self.stdout.write(
+            self.style.SUCCESS(_("演示账号（密码均为 %(p)s）：") % {"p": DEMO_PASSWORD})
+        )
+        width = max(len(a.username) for a in DEMO_ACCOUNTS)
+        for account in DEMO_ACCOUNTS:
+            self.stdout.write(
+                f"  {account.username:<{width}}  {account.password}  "
+                f"{Role(account.role).label}  {account.scope}  {account.description}"
+            )
