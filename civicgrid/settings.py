@@ -273,3 +273,11 @@ CIVICGRID_CALENDAR_RECHECK_SECONDS = env_float("CIVICGRID_CALENDAR_RECHECK_SECON
 # Possible duplicates: the same category within this distance (m) and time (h).
 CIVICGRID_DUPLICATE_METERS = env_float("CIVICGRID_DUPLICATE_METERS", 100.0)
 CIVICGRID_DUPLICATE_HOURS = env_float("CIVICGRID_DUPLICATE_HOURS", 72.0)
+# Photos attached to cases: the largest file taken (bytes), the most pixels an image
+# may decode to (refuses decompression bombs), the longest side kept (larger photos
+# are scaled down), the thumbnail's longest side, and the most attachments per case.
+CIVICGRID_MAX_UPLOAD_BYTES = env_int("CIVICGRID_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+CIVICGRID_MAX_IMAGE_PIXELS = env_int("CIVICGRID_MAX_IMAGE_PIXELS", 50_000_000)
+CIVICGRID_PHOTO_MAX_SIDE = env_int("CIVICGRID_PHOTO_MAX_SIDE", 4096)
+CIVICGRID_THUMBNAIL_SIZE = env_int("CIVICGRID_THUMBNAIL_SIZE", 320)
+CIVICGRID_MAX_ATTACHMENTS_PER_CASE = env_int("CIVICGRID_MAX_ATTACHMENTS_PER_CASE", 30)

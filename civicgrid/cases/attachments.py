@@ -35,8 +35,9 @@ logger = logging.getLogger(__name__)
 #: Something a photo can arrive as: an uploaded (or any Django) file, or its bytes.
 Upload = File | bytes
 
-#: Formats Pillow may identify (MPO is a JPEG with extra pictures, from some cameras).
-ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")
+#: Formats Pillow may identify. Its JPEG opener also returns MPO: a JPEG with extra
+#: pictures (depth maps, previews), as some phones write; only the first is kept.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 #: Pillow format read -> (format written, content type, file extension).
 OUTPUT = {
     "JPEG": ("JPEG", "image/jpeg", "jpg"),
@@ -89,7 +90,9 @@ def process_image(upload: Upload, *, filename: str) -> ProcessedImage:
         thumbnail = _encode(thumb, "JPEG")
     except Exception as exc:
         logger.info("photo %r could not be processed", name, exc_info=True)
-        raise AttachmentError(_("照片“%(name)s”无法处理，请重新拍摄或上传") % {"name": name}) from exc
+        raise AttachmentError(
+            _("照片“%(name)s”无法处理，请重新拍摄或上传") % {"name": name}
+        ) from exc
     return ProcessedImage(
         content=content,
         content_type=content_type,
@@ -162,9 +165,7 @@ def _decode(data: bytes, name: str) -> tuple[Image.Image, str]:
     not_an_image = AttachmentError(
         _("文件“%(name)s”不是有效的 JPEG、PNG 或 WebP 图片") % {"name": name}
     )
-    damaged = AttachmentError(
-        _("照片“%(name)s”已损坏或不完整，请重新拍摄或上传") % {"name": name}
-    )
+    damaged = AttachmentError(_("照片“%(name)s”已损坏或不完整，请重新拍摄或上传") % {"name": name})
     try:
         # verify() checks the structure (PNG checksums) but leaves the image unusable.
         with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as probe:
@@ -216,7 +217,9 @@ def _text(value: object) -> str:
     return str(value).strip("\x00 ").upper() if value is not None else ""
 
 
-def _degrees(value: object, ref: object, positive: str, negative: str, bound: float) -> float | None:
+def _degrees(
+    value: object, ref: object, positive: str, negative: str, bound: float
+) -> float | None:
     """Rational degrees, minutes, seconds and an N/S or E/W reference as a float."""
     parts: list[Any] = list(value) if isinstance(value, tuple | list) else [value]
     if not 1 <= len(parts) <= 3:
@@ -286,8 +289,14 @@ def _taken_at(details: dict[int, Any]) -> datetime | None:
 
 def _normalise(image: Image.Image, source_format: str) -> Image.Image:
     """Upright, in sRGB, in a mode the output format takes, not too big, no metadata."""
-    ImageOps.exif_transpose(image, in_place=True)
+    try:
+        ImageOps.exif_transpose(image, in_place=True)
+    except Exception:
+        logger.info("EXIF orientation not applied", exc_info=True)
     has_alpha = image.has_transparency_data
+    if image.mode.startswith("I"):
+        # 16-bit greyscale: scale down to 8 bits (a plain conversion would clip to white).
+        image = image.convert("I").point(lambda v: v * (1 / 256)).convert("L")
     icc = image.info.get("icc_profile")
     if icc and image.mode in ("RGB", "RGBA", "CMYK"):
         image = _to_srgb(image, icc, "RGBA" if image.mode == "RGBA" else "RGB")

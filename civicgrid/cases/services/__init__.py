@@ -8,6 +8,7 @@ event, closes the deadline of the stage it leaves and opens the next one.
 
 from __future__ import annotations
 
+from civicgrid.cases.services.attachments import add_attachment, attach_photos
 from civicgrid.cases.services.deadlines import mark_overdue
 from civicgrid.cases.services.intake import Intake, create_case, self_handle_case
 from civicgrid.cases.services.transitions import (
@@ -36,6 +37,8 @@ __all__ = [
     "Intake",
     "accept_case",
     "acknowledge_case",
+    "add_attachment",
+    "attach_photos",
     "close_case",
     "create_case",
     "decide_extension",

@@ -14,6 +14,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -80,20 +81,13 @@ def _check_actor(case: Case, actor: User) -> str:
 
 
 def _check_room(case: Case, adding: int) -> None:
-    limit = _limit()
+    limit: int = settings.CIVICGRID_MAX_ATTACHMENTS_PER_CASE
     have = Attachment.objects.filter(case=case).count()
     if have + adding > limit:
         raise AttachmentError(
             _("案件 %(n)s 最多可有 %(max)s 个附件，已有 %(have)s 个，不能再添加 %(add)s 个")
             % {"n": case.number, "max": limit, "have": have, "add": adding}
         )
-
-
-def _limit() -> int:
-    from django.conf import settings
-
-    limit: int = settings.CIVICGRID_MAX_ATTACHMENTS_PER_CASE
-    return limit
 
 
 def _upload_name(upload: Upload, index: int) -> str:
