@@ -8,17 +8,18 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.errors import HttpError
+from ninja.files import UploadedFile
 
 from civicgrid.accounts.models import User
 from civicgrid.cases import selectors, services
 from civicgrid.cases.access import get_case_for_user, visible_cases
 from civicgrid.cases.errors import CaseConflict, CaseError, CaseForbidden
-from civicgrid.cases.models import Case, Category, Channel, Urgency
+from civicgrid.cases.models import Attachment, AttachmentKind, Case, Category, Channel, Urgency
 from civicgrid.grids import crs
 from civicgrid.grids.access import get_grid_for_user
 from civicgrid.grids.models import HandlingUnit
@@ -117,6 +118,21 @@ class StageOut(Schema):
     limit: str
 
 
+class AttachmentOut(Schema):
+    id: int
+    kind: str
+    kind_label: str
+    url: str
+    thumbnail_url: str
+    content_type: str
+    width: int | None
+    height: int | None
+    lon: float | None
+    lat: float | None
+    taken_at: datetime | None
+    uploaded_at: datetime
+
+
 class MilestonesOut(Schema):
     to_accept: float | None
     to_dispatch: float | None
@@ -133,6 +149,7 @@ class CaseDetailOut(CaseOut):
     timeline: list[EventOut]
     stages: list[StageOut]
     milestones: MilestonesOut
+    attachments: list[AttachmentOut]
     allowed_actions: list[str]
 
 
@@ -265,6 +282,24 @@ def _case_out(case: Case, user: User, *, full: bool = False) -> dict[str, Any]:
     }
 
 
+def _attachment_out(a: Attachment) -> dict[str, Any]:
+    base = f"/api/v1/cases/{a.case_id}/attachments/{a.pk}"
+    return {
+        "id": a.pk,
+        "kind": a.kind,
+        "kind_label": str(a.get_kind_display()),
+        "url": base,
+        "thumbnail_url": base + "?thumbnail=true",
+        "content_type": a.content_type,
+        "width": a.width,
+        "height": a.height,
+        "lon": a.lon,
+        "lat": a.lat,
+        "taken_at": a.taken_at,
+        "uploaded_at": a.uploaded_at,
+    }
+
+
 def _detail(case: Case, user: User) -> dict[str, Any]:
     out = _case_out(case, user, full=True)
     out.update(
@@ -280,6 +315,7 @@ def _detail(case: Case, user: User) -> dict[str, Any]:
             "timeline": selectors.timeline(case),
             "stages": selectors.stage_measures(case),
             "milestones": selectors.milestones(case),
+            "attachments": [_attachment_out(a) for a in case.attachments.order_by("id")],
             "allowed_actions": selectors.allowed_actions(user, case),
         }
     )
@@ -570,3 +606,38 @@ def decide_void(
 def merge(request: HttpRequest, case_id: int, body: MergeIn, version: int | None = None) -> Any:
     into = get_case_for_user(request.user, body.into)  # type: ignore[arg-type]
     return _transition(request, case_id, version, services.merge_case, into=into, note=body.note)
+
+
+@router.post(
+    "/cases/{case_id}/photos",
+    response={201: list[AttachmentOut], **ERRORS},
+    summary="上传照片（处置前、处置后、核查），全部成功或全部不保存",
+)
+def upload_photos(
+    request: HttpRequest,
+    case_id: int,
+    kind: Form[str],
+    photos: File[list[UploadedFile]],
+) -> Any:
+    case = _load(request, case_id)
+    if kind not in AttachmentKind.values:
+        raise HttpError(400, f"未知的照片类型：{kind}")
+    rows = _run(request, services.attach_photos, case=case, uploads=list(photos), kind=kind)
+    return Status(201, [_attachment_out(a) for a in rows])
+
+
+@router.get(
+    "/cases/{case_id}/attachments/{attachment_id}",
+    response={200: None, 404: ErrorOut},
+    summary="下载照片（与案件同样的访问权限）",
+)
+def download_attachment(
+    request: HttpRequest, case_id: int, attachment_id: int, thumbnail: bool = False
+) -> FileResponse:
+    case = _load(request, case_id)
+    attachment = get_object_or_404(Attachment, pk=attachment_id, case=case)
+    field = attachment.thumbnail if thumbnail and attachment.thumbnail else attachment.file
+    content_type = "image/jpeg" if field is attachment.thumbnail else attachment.content_type
+    response = FileResponse(field.open("rb"), content_type=content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

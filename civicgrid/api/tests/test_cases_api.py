@@ -4,6 +4,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import jsonschema
@@ -34,14 +35,14 @@ def openapi(django_db_blocker: Any) -> dict[str, Any]:
 
 def check(openapi: dict[str, Any], path: str, method: str, response: Any) -> Any:
     """Assert the response body matches the schema the OpenAPI document declares."""
-    operation = openapi["paths"][path][method]
-    declared = operation["responses"][str(response.status_code)]
-    schema = declared["content"]["application/json"]["schema"]
+    status = str(response.status_code)
+    assert status in openapi["paths"][path][method]["responses"], status
+    steps = ["paths", path, method, "responses", status, "content", "application/json", "schema"]
+    pointer = "/".join(quote(step.replace("~", "~0").replace("/", "~1"), safe="") for step in steps)
     document = Resource.from_contents(openapi, default_specification=DRAFT202012)
     registry = Registry().with_resource("urn:openapi", document)
     validator = jsonschema.Draft202012Validator(
-        {"$ref": "urn:openapi#" + schema["$ref"][1:]} if "$ref" in schema else schema,
-        registry=registry,
+        {"$ref": f"urn:openapi#/{pointer}"}, registry=registry
     )
     body = response.json()
     validator.validate(body)
@@ -297,3 +298,57 @@ def test_the_seed_story_replays_through_the_api(
     assert stages["dispatch"]["elapsed_seconds"] == 120
     assert all(s["met"] for s in body["stages"])
     assert body["lead_unit"]["name"] == "环卫局"
+
+
+def _jpeg() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.new("RGB", (640, 480), (200, 30, 30)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def test_photos_upload_all_or_nothing_and_download_with_case_access(
+    as_user: Callable[[User], Client],
+    drive: Callable[[str], Case],
+    unit_handler: User,
+    outsider: User,
+    settings: Any,
+    tmp_path: Any,
+    openapi: Any,
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path
+    case = drive(Status.IN_PROGRESS)
+    client = as_user(unit_handler)
+    url = f"/api/v1/cases/{case.pk}/photos"
+    bad = client.post(
+        url,
+        {
+            "kind": "after",
+            "photos": [
+                SimpleUploadedFile("a.jpg", _jpeg(), "image/jpeg"),
+                SimpleUploadedFile("b.jpg", b"not an image", "image/jpeg"),
+            ],
+        },
+    )
+    assert bad.status_code == 400
+    assert "b.jpg" in bad.json()["detail"]
+    assert not case.attachments.exists()
+    good = client.post(
+        url, {"kind": "after", "photos": [SimpleUploadedFile("a.jpg", _jpeg(), "image/jpeg")]}
+    )
+    assert good.status_code == 201, good.content
+    [photo] = check(openapi, "/api/v1/cases/{case_id}/photos", "post", good)
+    assert (photo["width"], photo["height"]) == (640, 480)
+    detail = client.get(f"/api/v1/cases/{case.pk}").json()
+    assert [a["id"] for a in detail["attachments"]] == [photo["id"]]
+    image = client.get(photo["url"])
+    assert image.status_code == 200
+    assert image["Content-Type"] == "image/jpeg"
+    assert b"".join(image.streaming_content).startswith(b"\xff\xd8")
+    assert client.get(photo["thumbnail_url"]).status_code == 200
+    assert as_user(outsider).get(photo["url"]).status_code == 404
