@@ -9,6 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
 from civicgrid.cases.checks import calendar_year_messages, office_hours_messages
+from civicgrid.cases.models.category import Category, TimeLimit
+from civicgrid.cases.models.routing import RoutingRule
 from civicgrid.cases.models.workcalendar import OfficeHours, WorkCalendarDay, WorkCalendarYear
 
 # -- work calendar ------------------------------------------------------------------------
@@ -109,3 +111,97 @@ class OfficeHoursAdmin(admin.ModelAdmin):
         if request.method == "GET":
             _show_check_messages(request, office_hours_messages())
         return super().changelist_view(request, extra_context)
+
+
+# -- categories and routing ---------------------------------------------------------------
+
+
+class TimeLimitInline(admin.TabularInline):
+    model = TimeLimit
+    extra = 0
+    fields = ["stage", "urgency", "amount", "unit"]
+    ordering = ["stage", "urgency"]
+
+
+class MajorCategoryFilter(admin.SimpleListFilter):
+    """By 大类: "大类" lists the 大类 themselves, a 大类's name lists its 小类."""
+
+    title = _("大类")
+    parameter_name = "major"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        majors = Category.objects.majors().order_by("kind", "sort_order", "code")
+        return [("none", str(_("（大类本身）")))] + [
+            (str(m.pk), f"{m.code} {m.name}") for m in majors
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value == "none":
+            return queryset.filter(parent__isnull=True)
+        if value and value.isdigit():
+            return queryset.filter(parent_id=int(value))
+        return queryset
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "name",
+        "kind",
+        "parent",
+        "pinyin",
+        "default_unit",
+        "limit_count",
+        "sort_order",
+        "is_active",
+    ]
+    list_display_links = ["code", "name"]
+    list_filter = ["kind", MajorCategoryFilter, "is_active"]
+    search_fields = ["code", "name", "pinyin"]
+    list_select_related = ["parent", "default_unit"]
+    list_per_page = 200
+    ordering = ["kind", "sort_order", "code"]
+    autocomplete_fields = ["parent", "default_unit"]
+    inlines = [TimeLimitInline]
+    fields = [
+        ("code", "name"),
+        ("kind", "parent"),
+        "pinyin",
+        "filing_criteria",
+        "closing_criteria",
+        "default_unit",
+        ("sort_order", "is_active"),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Category]:
+        return super().get_queryset(request).annotate(limits=Count("time_limits"))
+
+    @admin.display(description=_("时限数"), ordering="limits")
+    def limit_count(self, obj: Any) -> int:
+        return int(obj.limits)
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    list_display = ["category", "grid", "lead_unit", "assisting", "priority", "is_active"]
+    list_filter = ["is_active", "category__kind"]
+    search_fields = [
+        "category__code",
+        "category__name",
+        "grid__code",
+        "grid__name",
+        "lead_unit__code",
+        "lead_unit__name",
+    ]
+    list_select_related = ["category__parent", "grid", "lead_unit"]
+    autocomplete_fields = ["category", "grid", "lead_unit", "assisting_units"]
+    ordering = ["priority", "id"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RoutingRule]:
+        return super().get_queryset(request).prefetch_related("assisting_units")
+
+    @admin.display(description=_("协办单位"))
+    def assisting(self, obj: RoutingRule) -> str:
+        return "、".join(unit.name for unit in obj.assisting_units.all())
