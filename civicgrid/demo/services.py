@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from civicgrid.accounts.models import Membership, Role, User
+from civicgrid.cases.catalogue import link_default_units
 from civicgrid.demo import district
 from civicgrid.demo.accounts import DEMO_ACCOUNTS, DemoAccount
 from civicgrid.demo.people import SECRETARY_PREFIX, WORKER_PREFIX, People, plan_grid_workers
@@ -86,6 +87,9 @@ def load_demo(*, seed: int = district.DEFAULT_SEED) -> DemoSummary:
         _load_secretaries(grids, people, summary)
         for account in DEMO_ACCOUNTS:
             _load_account(account, grids, units, summary)
+        # The shipped catalogue names the demo's bureaus as default units; the
+        # migration that loaded it ran before the units existed.
+        summary.created["category_units"] = link_default_units()
         _count(grids, summary)
     return summary
 
