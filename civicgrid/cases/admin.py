@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
 from civicgrid.cases.checks import calendar_year_messages, office_hours_messages
+from civicgrid.cases.models.case import Approval, Case, CaseEvent, Deadline
 from civicgrid.cases.models.category import Category, TimeLimit
 from civicgrid.cases.models.routing import RoutingRule
 from civicgrid.cases.models.workcalendar import OfficeHours, WorkCalendarDay, WorkCalendarYear
@@ -205,3 +206,96 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     @admin.display(description=_("协办单位"))
     def assisting(self, obj: RoutingRule) -> str:
         return "、".join(unit.name for unit in obj.assisting_units.all())
+
+
+class CaseEventInline(admin.TabularInline):
+    model = CaseEvent
+    extra = 0
+    can_delete = False
+    fields: list[str] = [
+        "at",
+        "action",
+        "actor",
+        "actor_role",
+        "actor_unit",
+        "from_status",
+        "to_status",
+        "reason",
+    ]
+    readonly_fields = fields
+    ordering = ["at", "id"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class DeadlineInline(admin.TabularInline):
+    model = Deadline
+    extra = 0
+    can_delete = False
+    fields: list[str] = [
+        "stage",
+        "started_at",
+        "due_at",
+        "finished_at",
+        "overdue_at",
+        "paused_at",
+        "amount",
+        "unit",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Case)
+class CaseAdmin(admin.ModelAdmin):
+    """Cases are read here; every change goes through the workflow (pages and API),
+    so that it is checked, logged and timed."""
+
+    list_display = [
+        "number",
+        "status",
+        "category",
+        "urgency",
+        "channel",
+        "grid",
+        "lead_unit",
+        "received_at",
+        "is_overdue",
+    ]
+    list_filter = ["status", "channel", "urgency", "is_overdue"]
+    search_fields = ["number", "external_id", "description", "address"]
+    list_select_related = ["category__parent", "grid", "lead_unit"]
+    date_hierarchy = "received_at"
+    inlines = [DeadlineInline, CaseEventInline]
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in Case._meta.fields] + ["assisting_units"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Approval)
+class ApprovalAdmin(admin.ModelAdmin):
+    list_display = [
+        "case",
+        "kind",
+        "status",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+    ]
+    list_filter = ["kind", "status"]
+    list_select_related = ["case", "requested_by", "decided_by"]
+    readonly_fields = [f.name for f in Approval._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
