@@ -208,42 +208,48 @@ class RoutingRuleAdmin(admin.ModelAdmin):
         return "、".join(unit.name for unit in obj.assisting_units.all())
 
 
+EVENT_FIELDS = (
+    "at",
+    "action",
+    "actor",
+    "actor_role",
+    "actor_unit",
+    "from_status",
+    "to_status",
+    "reason",
+)
+
+
 class CaseEventInline(admin.TabularInline):
     model = CaseEvent
     extra = 0
     can_delete = False
-    fields: list[str] = [
-        "at",
-        "action",
-        "actor",
-        "actor_role",
-        "actor_unit",
-        "from_status",
-        "to_status",
-        "reason",
-    ]
-    readonly_fields = fields
+    fields = EVENT_FIELDS
+    readonly_fields = EVENT_FIELDS
     ordering = ["at", "id"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
+DEADLINE_FIELDS = (
+    "stage",
+    "started_at",
+    "due_at",
+    "finished_at",
+    "overdue_at",
+    "paused_at",
+    "amount",
+    "unit",
+)
+
+
 class DeadlineInline(admin.TabularInline):
     model = Deadline
     extra = 0
     can_delete = False
-    fields: list[str] = [
-        "stage",
-        "started_at",
-        "due_at",
-        "finished_at",
-        "overdue_at",
-        "paused_at",
-        "amount",
-        "unit",
-    ]
-    readonly_fields = fields
+    fields = DEADLINE_FIELDS
+    readonly_fields = DEADLINE_FIELDS
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
