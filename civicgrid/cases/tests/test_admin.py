@@ -20,7 +20,8 @@ def test_the_case_admin_shows_a_case_with_its_timeline_and_allows_no_edits(
     page = client.get(f"/admin/cases/case/{case.pk}/change/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "核查通过" in html and "派遣" in html
+    assert "核查通过" in html
+    assert "派遣" in html
     assert client.get("/admin/cases/case/add/").status_code == 403
     before = Case.objects.get(pk=case.pk).status
     client.post(f"/admin/cases/case/{case.pk}/change/", {"status": "new"})
