@@ -80,6 +80,8 @@ INSTALLED_APPS = [
     "civicgrid.accounts",
     "civicgrid.grids",
     "civicgrid.cases",
+    "civicgrid.stats",
+    "civicgrid.open311",
     "civicgrid.web",
     "civicgrid.api",
     "civicgrid.demo",

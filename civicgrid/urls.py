@@ -14,6 +14,8 @@ admin.site.index_title = _("系统管理")
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", api.urls),
+    path("open311/v2/", include("civicgrid.open311.urls")),
+    path("stats/", include("civicgrid.stats.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("civicgrid.web.urls")),
