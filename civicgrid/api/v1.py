@@ -6,7 +6,7 @@ from typing import Any
 
 import shapely
 from django.http import HttpRequest
-from ninja import NinjaAPI, Query, Schema
+from ninja import Field, NinjaAPI, Query, Schema
 from ninja.errors import HttpError
 
 from civicgrid.accounts.models import Membership, Role
@@ -71,6 +71,7 @@ class GridFilter(Schema):
     parent: int | None = None
     within: int | None = None
     q: str | None = None
+    limit: int = Field(5000, ge=1, le=5000)
 
 
 def _grid_out(g: Grid) -> dict[str, Any]:
@@ -113,13 +114,13 @@ def locate(request: HttpRequest, lon: float, lat: float, crs: str = crs.WGS84) -
 
 @api.get("/grids", response=list[GridOut], summary="网格列表（本人权限范围内）")
 def list_grids(request: HttpRequest, filters: Query[GridFilter]) -> list[dict[str, Any]]:
-    qs = _filtered(request, filters).order_by("path")[:5000]
+    qs = _filtered(request, filters).order_by("path")[: filters.limit]
     return [_grid_out(g) for g in qs]
 
 
 @api.get("/grids/geojson", summary="网格边界 GeoJSON（本人权限范围内）")
 def grids_geojson(request: HttpRequest, filters: Query[GridFilter]) -> dict[str, Any]:
-    qs = _filtered(request, filters).order_by("path")[:5000]
+    qs = _filtered(request, filters).order_by("path")[: filters.limit]
     features = []
     for g in qs:
         features.append(
