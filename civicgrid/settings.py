@@ -283,3 +283,37 @@ CIVICGRID_MAX_IMAGE_PIXELS = env_int("CIVICGRID_MAX_IMAGE_PIXELS", 50_000_000)
 CIVICGRID_PHOTO_MAX_SIDE = env_int("CIVICGRID_PHOTO_MAX_SIDE", 4096)
 CIVICGRID_THUMBNAIL_SIZE = env_int("CIVICGRID_THUMBNAIL_SIZE", 320)
 CIVICGRID_MAX_ATTACHMENTS_PER_CASE = env_int("CIVICGRID_MAX_ATTACHMENTS_PER_CASE", 30)
+
+# --- Open311 GeoReport v2 (/open311/v2/) ----------------------------------------------
+# Jurisdiction ids a deployment answers to besides the root grid codes themselves:
+# "id=rootcode,id2=rootcode2", e.g. "lanzhou.qilihe=620103".
+CIVICGRID_OPEN311_JURISDICTIONS = dict(
+    item.split("=", 1) for item in env_list("CIVICGRID_OPEN311_JURISDICTIONS", []) if "=" in item
+)
+# The jurisdiction of calls without jurisdiction_id when several districts are hosted
+# (an id or a root grid code); with one root grid that one is the default anyway.
+CIVICGRID_OPEN311_DEFAULT_JURISDICTION = env_str("CIVICGRID_OPEN311_DEFAULT_JURISDICTION", "")
+# What discovery.{xml,json} tells clients.
+CIVICGRID_OPEN311_CONTACT = env_str("CIVICGRID_OPEN311_CONTACT", "")
+CIVICGRID_OPEN311_KEY_SERVICE = env_str("CIVICGRID_OPEN311_KEY_SERVICE", "")
+CIVICGRID_OPEN311_ENDPOINT_TYPE = env_str("CIVICGRID_OPEN311_ENDPOINT_TYPE", "production")
+
+# --- Citizen portal ---------------------------------------------------------------
+# Public pages (/report/, /track/) for citizens without an account. Rate limits count
+# in Django's cache (CIVICGRID_PORTAL_CACHE names the CACHES alias): per client
+# address and per phone number, in fixed windows of CIVICGRID_PORTAL_WINDOW_SECONDS;
+# 0 turns a limit off. With several processes or machines the cache must be shared
+# (database or Redis cache); the default local-memory cache counts per process.
+CIVICGRID_PORTAL_CACHE = env_str("CIVICGRID_PORTAL_CACHE", "default")
+CIVICGRID_PORTAL_WINDOW_SECONDS = env_int("CIVICGRID_PORTAL_WINDOW_SECONDS", 3600)
+CIVICGRID_PORTAL_REPORTS_PER_ADDRESS = env_int("CIVICGRID_PORTAL_REPORTS_PER_ADDRESS", 5)
+CIVICGRID_PORTAL_REPORTS_PER_PHONE = env_int("CIVICGRID_PORTAL_REPORTS_PER_PHONE", 3)
+CIVICGRID_PORTAL_LOOKUPS_PER_ADDRESS = env_int("CIVICGRID_PORTAL_LOOKUPS_PER_ADDRESS", 30)
+# Reverse proxies in front of the application that append to X-Forwarded-For; 0 means
+# the client address is REMOTE_ADDR (never trust the header without a proxy setting it).
+CIVICGRID_PORTAL_PROXY_COUNT = env_int("CIVICGRID_PORTAL_PROXY_COUNT", 0)
+# Photos per report (each at most CIVICGRID_MAX_UPLOAD_BYTES).
+CIVICGRID_PORTAL_MAX_PHOTOS = env_int("CIVICGRID_PORTAL_MAX_PHOTOS", 6)
+# How long (minutes) a browser that proved code and phone may see the case without
+# asking again (kept in its session).
+CIVICGRID_PORTAL_ACCESS_MINUTES = env_int("CIVICGRID_PORTAL_ACCESS_MINUTES", 30)
