@@ -17,6 +17,35 @@ pytest_plugins = [
 ]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that commit (threads, a live server) leave the database as they found it.
+
+    A transactional test empties the tables when it ends, taking the data
+    migrations' rows (work calendar, categories) with it; a plain flush also
+    re-creates content types, which a later serialized restore collides with.
+    So: tests on a live server run with ``available_apps`` (their flush never
+    re-creates content types; Playwright's event loop hides the serialized
+    contents from them), every other transactional test with serialized
+    rollback (it restores the migrations' rows before it starts).
+    """
+    from django.conf import settings
+
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        live = "live_server" in names
+        if not live and "transactional_db" not in names:
+            continue
+        marker = item.get_closest_marker("django_db")
+        kwargs = dict(marker.kwargs) if marker else {}
+        kwargs["transaction"] = True
+        if live:
+            kwargs.setdefault("available_apps", list(settings.INSTALLED_APPS))
+            kwargs.pop("serialized_rollback", None)
+        else:
+            kwargs["serialized_rollback"] = True
+        item.add_marker(pytest.mark.django_db(**kwargs), append=False)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_process_caches(settings: Settings) -> Iterator[None]:
     """Each test sees the grid tree and the calendar of its own database state,
