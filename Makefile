@@ -52,8 +52,9 @@ test-pg: $(VENV)/.installed-dev
 	@scripts/ensure-chromium
 	$(BIN)/pytest -n 2 -q
 
-bench: $(VENV)/.installed-dev
-	$(BIN)/python bench/run.py
+# Benchmarks, a baseline beside every figure (docs/performance.md); e.g. BENCH_ARGS=--quick
+bench: $(VENV)/.installed
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 ## Maintenance -----------------------------------------------------------------------
 # Re-resolve the locks from requirements*.in (needs network access to PyPI).

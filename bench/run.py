@@ -1,0 +1,145 @@
+"""civicgrid benchmarks: one command, its own data, a baseline beside every figure.
+
+    .venv/bin/python bench/run.py [--quick] [--only locator[,...]] [--no-postgis] [--strict]
+
+Prints a table and writes every figure, with the machine it ran on, to
+bench/results/<timestamp>.json and bench/results/latest.json (the table in
+Markdown: latest.md).
+
+A benchmark is a module with ``run(ctx: Context) -> list[Figure]``; add it to
+``BENCHMARKS`` below. See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import Context, Figure, calibration_ms, machine_info, markdown, say, table  # noqa: E402
+
+#: name -> (module, what it measures)
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "locator": ("bench.locator", "point locator: demo district and 100,000 synthetic grids"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller samples: under a minute")
+    parser.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated benchmarks to run (of: {', '.join(BENCHMARKS)})",
+    )
+    parser.add_argument("--no-postgis", action="store_true", help="skip the PostGIS baselines")
+    parser.add_argument(
+        "--seed", type=int, default=20240601, help="seed of the random points and grids"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "bench" / "results",
+        help="directory for the JSON results",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 when a figure misses its target"
+    )
+    args = parser.parse_args(argv)
+
+    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+
+    ctx = Context(quick=args.quick, seed=args.seed, use_postgis=not args.no_postgis)
+    machine = machine_info()
+    started = dt.datetime.now(dt.UTC)
+    say(
+        f"civicgrid bench{' --quick' if args.quick else ''}: {machine['cpu_model']}, "
+        f"{machine['cores_usable']} of {machine['cores']} cores, Python {machine['python']}, "
+        f"shapely {machine['shapely']} / GEOS {machine['geos']}; load {machine['load_average'][0]}, "
+        f"calibration loop {machine['calibration_ms']} ms"
+    )
+
+    if machine["load_average"][0] > 0.5 * (machine["cores_usable"] or 1):
+        ctx.note(
+            f"load average {machine['load_average'][0]} at start: other work is running, "
+            "figures will be noisy"
+        )
+
+    figures: list[Figure] = []
+    runs: dict[str, dict[str, object]] = {}
+    for name in names:
+        module_name, about = BENCHMARKS[name]
+        say(f"\n== {name}: {about}")
+        t0 = time.perf_counter()
+        try:
+            produced = importlib.import_module(module_name).run(ctx)
+        except Exception:
+            traceback.print_exc()
+            runs[name] = {"error": traceback.format_exc(), "seconds": time.perf_counter() - t0}
+            continue
+        figures += produced
+        runs[name] = {"seconds": time.perf_counter() - t0, "figures": len(produced)}
+        say(f"== {name} done in {runs[name]['seconds']:.0f} s")
+
+    say("")
+    say(table(figures))
+    if ctx.notes:
+        say("\nnotes:")
+        for note in ctx.notes:
+            say(f"- {note}")
+    for f in figures:
+        if f.note:
+            ctx.details.setdefault("figure_notes", {})[f.key] = f.note
+
+    result = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "seconds": (dt.datetime.now(dt.UTC) - started).total_seconds(),
+        "options": {
+            "quick": args.quick,
+            "only": names,
+            "postgis": not args.no_postgis,
+            "seed": args.seed,
+        },
+        "machine": machine,
+        "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
+        "calibration_ms_at_end": calibration_ms(),
+        "benchmarks": runs,
+        "figures": [f.as_dict() for f in figures],
+        "notes": ctx.notes,
+        "details": ctx.details,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    path = args.out / f"{stamp}{'-quick' if args.quick else ''}.json"
+    text = json.dumps(result, indent=2, ensure_ascii=False, default=str)
+    path.write_text(text + "\n", encoding="utf-8")
+    (args.out / "latest.json").write_text(text + "\n", encoding="utf-8")
+    (args.out / "latest.md").write_text(markdown(figures) + "\n", encoding="utf-8")
+    say(
+        f"\nwritten: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} (and latest.json, latest.md)"
+    )
+
+    failed = any("error" in r for r in runs.values())
+    missed = [f.key for f in figures if f.passed is False]
+    if missed:
+        say(f"missed targets: {', '.join(missed)}")
+    return 1 if failed or (args.strict and missed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
