@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils.dateparse import parse_datetime
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
@@ -345,24 +342,6 @@ def _run(request: HttpRequest, fn: Any, **kwargs: Any) -> Any:
         raise HttpError(400, exc.message) from exc
 
 
-# -- cursor pagination ------------------------------------------------------------------
-def _encode_cursor(case: Case) -> str:
-    raw = f"{case.received_at.isoformat()}|{case.pk}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        stamp, pk = base64.urlsafe_b64decode(padded).decode().split("|")
-        at = parse_datetime(stamp)
-        if at is None:
-            raise ValueError(stamp)
-        return at, int(pk)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HttpError(400, "无效的分页游标") from exc
-
-
 # -- endpoints ---------------------------------------------------------------------------
 @router.post(
     "/cases",
@@ -386,43 +365,25 @@ def create_case(request: HttpRequest, payload: CaseIn, response: HttpResponse) -
 @router.get("/cases", response=CasePage, summary="案件检索（按接收时间倒序，游标分页）")
 def search_cases(request: HttpRequest, filters: Query[CaseFilter]) -> dict[str, Any]:
     user: User = request.user  # type: ignore[assignment]
-    qs = visible_cases(user)
-    if filters.status:
-        qs = qs.filter(status__in=filters.status)
-    if filters.category:
-        qs = qs.filter(
-            Q(category__code=filters.category) | Q(category__parent__code=filters.category)
-        )
-    if filters.unit is not None:
-        qs = qs.for_unit(filters.unit)
-    if filters.grid is not None:
-        qs = qs.in_subtree(get_grid_for_user(user, filters.grid))
-    if filters.channel:
-        qs = qs.filter(channel=filters.channel)
-    if filters.overdue is not None:
-        qs = qs.filter(is_overdue=filters.overdue)
-    if filters.received_from:
-        qs = qs.filter(received_at__gte=filters.received_from)
-    if filters.received_to:
-        qs = qs.filter(received_at__lt=filters.received_to)
-    if filters.q:
-        text = filters.q.strip()
-        qs = qs.filter(
-            Q(number=text)
-            | Q(external_id=text)
-            | Q(description__icontains=text)
-            | Q(address__icontains=text)
-            | Q(title__icontains=text)
-        )
-    if filters.cursor:
-        at, pk = _decode_cursor(filters.cursor)
-        qs = qs.filter(Q(received_at__lt=at) | Q(received_at=at, pk__lt=pk))
-    rows = list(_with_relations(qs.order_by("-received_at", "-id"))[: filters.limit + 1])
-    more = len(rows) > filters.limit
-    rows = rows[: filters.limit]
+    wanted = selectors.CaseFilters(
+        status=filters.status,
+        category=filters.category or "",
+        unit=filters.unit,
+        grid=get_grid_for_user(user, filters.grid) if filters.grid is not None else None,
+        channel=filters.channel or "",
+        overdue=filters.overdue,
+        received_from=filters.received_from,
+        received_to=filters.received_to,
+        q=filters.q or "",
+    )
+    qs = _with_relations(selectors.filter_cases(visible_cases(user), wanted))
+    try:
+        page = selectors.page_cases(qs, after=filters.cursor or "", limit=filters.limit)
+    except selectors.InvalidCursor as exc:
+        raise HttpError(400, "无效的分页游标") from exc
     return {
-        "items": [_case_out(c, user) for c in rows],
-        "next_cursor": _encode_cursor(rows[-1]) if more and rows else None,
+        "items": [_case_out(c, user) for c in page.items],
+        "next_cursor": page.next_cursor,
     }
 
 

@@ -27,6 +27,19 @@ def _memberships(user: User) -> list[Membership]:
     return cached
 
 
+def memberships(user: User) -> list[Membership]:
+    """``user``'s active memberships with their grids, read once per user object
+    (i.e. once per request)."""
+    return list(_memberships(user))
+
+
+def is_staff(user: User) -> bool:
+    """Whether ``user`` works on cases at all: an active membership, or a superuser."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or bool(_memberships(user))
+
+
 def visible_cases(user: User) -> CaseQuerySet:
     if not user.is_authenticated or not user.is_active:
         return Case.objects.none()

@@ -3,13 +3,13 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from civicgrid.web import views
+from civicgrid.web.views import cases, home, notifications, portal
 
 # The auth views name their templates: django.contrib.admin ships
 # registration/password_change_*.html too, and comes first in INSTALLED_APPS.
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("map/", views.grid_map, name="grid-map"),
+    path("", home.home, name="home"),
+    path("map/", home.grid_map, name="grid-map"),
     path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
@@ -22,4 +22,29 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(template_name="web/password_change_done.html"),
         name="password_change_done",
     ),
+    # -- cases: the list, the case page and its actions, my tasks
+    path("cases/", cases.case_list, name="case-list"),
+    path("cases/<int:pk>/", cases.case_detail, name="case-detail"),
+    path("cases/<int:pk>/actions/<slug:action>/", cases.case_action, name="case-action"),
+    path("notifications/", notifications.task_list, name="notifications"),
+    path("notifications/badge/", notifications.task_badge, name="notifications-badge"),
+    path("notifications/<slug:kind>/", notifications.task_list, name="notifications-kind"),
+    # -- cases end
+    # -- portal: the citizen portal, public (no account); civicgrid/web/views/portal.py
+    path("report/", portal.report, name="portal-report"),
+    path("report/done/", portal.report_done, name="portal-report-done"),
+    path("report/categories/", portal.category_options, name="portal-categories"),
+    path("report/categories/search/", portal.category_search, name="portal-category-search"),
+    path("report/outline.json", portal.outline, name="portal-outline"),
+    path("track/", portal.track, name="portal-track"),
+    path("track/<slug:code>/", portal.case_page, name="portal-case"),
+    path("track/<slug:code>/rate/", portal.rate, name="portal-rate"),
+    path("track/<slug:code>/photos/<int:pk>/", portal.photo, name="portal-photo"),
+    path(
+        "track/<slug:code>/photos/<int:pk>/thumb/",
+        portal.photo,
+        {"size": "thumb"},
+        name="portal-photo-thumb",
+    ),
+    # -- portal end
 ]

@@ -8,7 +8,17 @@ event, closes the deadline of the stage it leaves and opens the next one.
 
 from __future__ import annotations
 
-from civicgrid.cases.services.attachments import add_attachment, attach_photos
+from civicgrid.cases.services.attachments import (
+    add_attachment,
+    attach_citizen_photos,
+    attach_photos,
+)
+from civicgrid.cases.services.citizen import (
+    citizen_rating,
+    find_case_for_citizen,
+    rate_case_by_citizen,
+    report_by_citizen,
+)
 from civicgrid.cases.services.deadlines import mark_overdue
 from civicgrid.cases.services.intake import Intake, create_case, self_handle_case
 from civicgrid.cases.services.transitions import (
@@ -38,20 +48,25 @@ __all__ = [
     "accept_case",
     "acknowledge_case",
     "add_attachment",
+    "attach_citizen_photos",
     "attach_photos",
+    "citizen_rating",
     "close_case",
     "create_case",
     "decide_extension",
     "decide_void",
     "dispatch_case",
+    "find_case_for_citizen",
     "follow_up_case",
     "handle_case",
     "locate_case",
     "mark_overdue",
     "merge_case",
     "park_case",
+    "rate_case_by_citizen",
     "reject_case",
     "reopen_case",
+    "report_by_citizen",
     "request_extension",
     "request_void",
     "resume_case",

@@ -23,7 +23,15 @@ from civicgrid.accounts.models import Role, User
 from civicgrid.cases.access import ASSISTING, roles_on_case
 from civicgrid.cases.attachments import ProcessedImage, Upload, process_image
 from civicgrid.cases.errors import AttachmentError, CaseError, CaseForbidden
-from civicgrid.cases.models import Action, Attachment, AttachmentKind, Case, CaseEvent
+from civicgrid.cases.models import (
+    Action,
+    Attachment,
+    AttachmentKind,
+    Case,
+    CaseEvent,
+    Channel,
+    Status,
+)
 from civicgrid.cases.services.engine import record_event
 
 logger = logging.getLogger(__name__)
@@ -40,7 +48,7 @@ def attach_photos(
     *,
     case: Case,
     actor: User,
-    uploads: Sequence[Upload],
+    uploads: Sequence[Upload | ProcessedImage],
     kind: str,
     event: CaseEvent | None = None,
 ) -> list[Attachment]:
@@ -49,6 +57,7 @@ def attach_photos(
     ``event`` is what the photos belong to (e.g. the unit's report back with its
     after-photos); without one, a note event records the upload in the timeline.
     Anyone acting on the case in some role, and whoever reported it, may attach.
+    Photos already checked by ``process_photos`` are stored as they are.
     """
     role = _check_actor(case, actor)
     if kind not in AttachmentKind.values:
@@ -58,11 +67,43 @@ def attach_photos(
     if not uploads:
         return []
     _check_room(case, len(uploads))
-    images = [
-        process_image(upload, filename=_upload_name(upload, index))
+    images = process_photos(uploads)
+    return _store(case=case, actor=actor, role=role, images=images, kind=kind, event=event)
+
+
+def process_photos(uploads: Sequence[Upload | ProcessedImage]) -> list[ProcessedImage]:
+    """Check and clean every photo (``AttachmentError`` for the first bad one), so that
+    a transition can refuse bad photos before it changes anything."""
+    return [
+        upload
+        if isinstance(upload, ProcessedImage)
+        else process_image(upload, filename=_upload_name(upload, index))
         for index, upload in enumerate(uploads, start=1)
     ]
-    return _store(case=case, actor=actor, role=role, images=images, kind=kind, event=event)
+
+
+def attach_citizen_photos(
+    *, case: Case, uploads: Sequence[Upload | ProcessedImage]
+) -> list[Attachment]:
+    """The photos a citizen sends with a report from the public portal (no account).
+
+    Only for a case just taken in from the citizen web channel without an account
+    (``create_case(actor=None)``, still new); they are before-photos of its intake
+    event, stored with no uploader. All or nothing, as ``attach_photos``; photos
+    already checked (``process_photos``) are stored as they are.
+    """
+    if case.channel != Channel.WEB or case.created_by_id is not None:
+        raise CaseForbidden(_("案件 %(n)s 不是市民网上反映的案件") % {"n": case.number})
+    if case.status != Status.NEW:
+        raise CaseError(_("案件 %(n)s 已受理，不能再补充照片") % {"n": case.number})
+    if not uploads:
+        return []
+    _check_room(case, len(uploads))
+    images = process_photos(uploads)
+    intake = case.events.filter(action=Action.CREATE).order_by("at", "id").first()
+    return _store(
+        case=case, actor=None, role="", images=images, kind=AttachmentKind.BEFORE, event=intake
+    )
 
 
 def _check_actor(case: Case, actor: User) -> str:
@@ -98,7 +139,7 @@ def _upload_name(upload: Upload, index: int) -> str:
 def _store(
     *,
     case: Case,
-    actor: User,
+    actor: User | None,
     role: str,
     images: list[ProcessedImage],
     kind: str,

@@ -123,7 +123,7 @@ def move(
     case: Case,
     *,
     action: str,
-    actor: User,
+    actor: User | None,
     role: str,
     to_status: str | None,
     reason: str = "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -13,17 +14,21 @@ from django.utils.translation import gettext as _
 
 from civicgrid.accounts.models import User
 from civicgrid.cases import routing, workcalendar
+from civicgrid.cases.attachments import ProcessedImage, Upload
 from civicgrid.cases.errors import CaseConflict, CaseError
 from civicgrid.cases.models import (
     Action,
     Approval,
     ApprovalKind,
     ApprovalStatus,
+    AttachmentKind,
     Case,
+    CaseEvent,
     Deadline,
     Stage,
     Status,
 )
+from civicgrid.cases.services.attachments import attach_photos, process_photos
 from civicgrid.cases.services.engine import (
     check,
     finish_stage,
@@ -306,13 +311,15 @@ def resume_case(*, case: Case, actor: User, note: str = "") -> Case:
     return reload(case)
 
 
-def handle_case(*, case: Case, actor: User, result: str) -> Case:
-    """The unit reports back with its result (after-photos attach to the event)."""
+def handle_case(*, case: Case, actor: User, result: str, photos: Sequence[Upload] = ()) -> Case:
+    """The unit reports back with its result; ``photos`` are its after-photos, attached
+    to the report's event (all or nothing: a bad photo refuses the report)."""
     role = check(case, Action.HANDLE, actor, result)
     if not result.strip():
         raise CaseError(_("请填写处置结果"))
+    images = process_photos(photos)
     with transaction.atomic():
-        move(
+        event = move(
             case,
             action=Action.HANDLE,
             actor=actor,
@@ -323,16 +330,24 @@ def handle_case(*, case: Case, actor: User, result: str) -> Case:
             unit=case.lead_unit,
             updates={"result": result.strip()},
         )
+        if images:
+            attach_photos(
+                case=case, actor=actor, uploads=images, kind=AttachmentKind.AFTER, event=event
+            )
     return reload(case)
 
 
-def verify_case(*, case: Case, actor: User, passed: bool, note: str = "") -> Case:
-    """A grid worker checks the result on site: pass closes (by rule), fail is rework."""
+def verify_case(
+    *, case: Case, actor: User, passed: bool, note: str = "", photos: Sequence[Upload] = ()
+) -> Case:
+    """A grid worker checks the result on site: pass closes (by rule), fail is rework.
+    ``photos`` (taken on site) attach to the verification event, all or nothing."""
     if passed:
         role = check(case, Action.VERIFY_PASS, actor, note)
         auto_close = settings.CIVICGRID_CLOSE_ON_VERIFY
+        images = process_photos(photos)
         with transaction.atomic():
-            move(
+            event = move(
                 case,
                 action=Action.VERIFY_PASS,
                 actor=actor,
@@ -342,6 +357,7 @@ def verify_case(*, case: Case, actor: User, passed: bool, note: str = "") -> Cas
                 public=True,
                 updates={"closed_at": timezone.now()} if auto_close else None,
             )
+            _attach_verification(case, actor, images, event)
             if not auto_close:
                 # Verified, waiting for a supervisor to close: the close stage runs.
                 now = timezone.now()
@@ -349,8 +365,9 @@ def verify_case(*, case: Case, actor: User, passed: bool, note: str = "") -> Cas
                 open_stage(case, case.status, now, stage=Stage.CLOSE)
         return reload(case)
     role = check(case, Action.VERIFY_FAIL, actor, note)
+    images = process_photos(photos)
     with transaction.atomic():
-        move(
+        event = move(
             case,
             action=Action.VERIFY_FAIL,
             actor=actor,
@@ -359,7 +376,17 @@ def verify_case(*, case: Case, actor: User, passed: bool, note: str = "") -> Cas
             reason=note,
             updates={"rework_count": F("rework_count") + 1},
         )
+        _attach_verification(case, actor, images, event)
     return reload(case)
+
+
+def _attach_verification(
+    case: Case, actor: User, images: list[ProcessedImage], event: CaseEvent
+) -> None:
+    if images:
+        attach_photos(
+            case=case, actor=actor, uploads=images, kind=AttachmentKind.VERIFICATION, event=event
+        )
 
 
 def close_case(*, case: Case, actor: User, note: str = "") -> Case:

@@ -1,6 +1,8 @@
+"""工作台 (home) and the grid map."""
+
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -14,15 +16,11 @@ from civicgrid.accounts.models import Membership, Role, User
 from civicgrid.grids import crs
 from civicgrid.grids.access import scope_roots
 from civicgrid.grids.models import Grid, Kind, Level
+from civicgrid.web.views.helpers import current_user
 
 #: Level-3 grids are drawn by themselves from this zoom on (the layer control
 #: shows them at any zoom); below it a district's hundreds of grids are clutter.
 GRID_MIN_ZOOM = 14
-
-
-def _user(request: HttpRequest) -> User:
-    """The signed-in user of a ``login_required`` view."""
-    return cast(User, request.user)
 
 
 def _bbox(grid: Grid) -> list[float]:
@@ -31,7 +29,7 @@ def _bbox(grid: Grid) -> list[float]:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = current_user(request)
     memberships = (
         Membership.objects.active()
         .filter(user=user)
@@ -138,7 +136,7 @@ def grid_map(request: HttpRequest) -> HttpResponse:
         request,
         "web/map.html",
         {
-            "map_config": _map_config(_user(request)),
+            "map_config": _map_config(current_user(request)),
             "map_strings": _map_strings(),
             "crs_choices": crs_choices,
         },
