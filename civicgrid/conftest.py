@@ -23,10 +23,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     A transactional test empties the tables when it ends, taking the data
     migrations' rows (work calendar, categories) with it; a plain flush also
     re-creates content types, which a later serialized restore collides with.
-    So: tests on a live server run with ``available_apps`` (their flush never
-    re-creates content types; Playwright's event loop hides the serialized
-    contents from them), every other transactional test with serialized
-    rollback (it restores the migrations' rows before it starts).
+    So every transactional test runs with serialized rollback (it restores the
+    migrations' rows before it starts) — except browser tests: Playwright's event
+    loop hides the serialized contents from them, so they run with
+    ``available_apps``, whose flush never re-creates content types.
     """
     from django.conf import settings
 
@@ -38,7 +38,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         marker = item.get_closest_marker("django_db")
         kwargs = dict(marker.kwargs) if marker else {}
         kwargs["transaction"] = True
-        if live:
+        if live and item.get_closest_marker("browser"):
             kwargs.setdefault("available_apps", list(settings.INSTALLED_APPS))
             kwargs.pop("serialized_rollback", None)
         else:
