@@ -46,6 +46,14 @@ NAV: list[NavItem] = [
     # -- role pages: one line each, e.g.
     # NavItem(_("热线受理"), "intake", _roles(Role.CALL_TAKER, Role.SUPERVISOR)),
     # NavItem(_("派遣队列"), "dispatch-queue", _roles(Role.DISPATCHER, Role.SUPERVISOR)),
+    NavItem(_("热线受理"), "intake", _roles(Role.CALL_TAKER, Role.SUPERVISOR, Role.DISPATCHER)),
+    NavItem(_("派遣队列"), "dispatch-queue", _roles(Role.DISPATCHER, Role.SUPERVISOR)),
+    NavItem(_("单位待办"), "inbox", _roles(Role.UNIT_HANDLER)),
+    NavItem(_("值班长工作台"), "desk", _roles(Role.SUPERVISOR)),
+    NavItem(
+        _("网格员"), "field-home", _roles(Role.GRID_WORKER), also=("field-verify", "field-report")
+    ),
+    NavItem(_("辖区概览"), "overview", _roles(Role.COMMUNITY_STAFF, Role.LEADER, Role.SUPERVISOR)),
     # -- role pages end
     NavItem(_("案件"), "case-list", _roles(STAFF), also=("case-detail",)),
     NavItem(_("网格地图"), "grid-map", _roles(EVERYONE)),

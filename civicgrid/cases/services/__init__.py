@@ -20,6 +20,7 @@ from civicgrid.cases.services.citizen import (
     report_by_citizen,
 )
 from civicgrid.cases.services.deadlines import mark_overdue
+from civicgrid.cases.services.field import report_by_grid_worker
 from civicgrid.cases.services.intake import Intake, create_case, self_handle_case
 from civicgrid.cases.services.transitions import (
     accept_case,
@@ -67,6 +68,7 @@ __all__ = [
     "reject_case",
     "reopen_case",
     "report_by_citizen",
+    "report_by_grid_worker",
     "request_extension",
     "request_void",
     "resume_case",

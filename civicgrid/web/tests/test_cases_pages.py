@@ -462,7 +462,13 @@ def test_the_nav_lists_the_pages_of_the_users_roles(
     case = drive(Status.FILED)
     html = signed_in(dispatcher).get(f"/cases/{case.pk}/").content.decode()
     nav = html[html.index('<nav class="mainnav"') : html.index("</nav>")]
-    assert re.findall(r">([^<>]+)</a>", nav) == ["工作台", "案件", "网格地图"]
+    assert re.findall(r">([^<>]+)</a>", nav) == [
+        "工作台",
+        "热线受理",
+        "派遣队列",
+        "案件",
+        "网格地图",
+    ]
     assert 'href="/cases/" class="active" aria-current="page"' in nav
     outsider_nav = signed_in(outsider).get("/").content.decode()
     assert 'href="/cases/"' not in outsider_nav
