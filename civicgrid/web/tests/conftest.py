@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 from pytest_django import Settings
 
 from civicgrid.accounts.models import User
 
 PASSWORD = "Wangge-2025-secret"
+
+# Browser assertions wait this long (ms) before failing: the suite runs on two
+# busy cores, where Playwright's 5-second default is sometimes not enough.
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture(autouse=True)

@@ -48,7 +48,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(
     os.environ.get("CIVICGRID_ARTIFACTS", str(Path(django_settings.BASE_DIR) / "var" / "artifacts"))
 )
-TIMEOUT_MS = 10_000
+TIMEOUT_MS = 20_000
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ CHROMIUM_ARGS = [
 SCREENSHOT = Path(
     os.environ.get("CIVICGRID_MAP_SCREENSHOT", Path(tempfile.gettempdir()) / "map.png")
 )
-TIMEOUT_MS = 10_000
+TIMEOUT_MS = 20_000
 
 
 @pytest.fixture(scope="module")

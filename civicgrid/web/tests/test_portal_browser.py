@@ -60,7 +60,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(
     os.environ.get("CIVICGRID_ARTIFACTS", str(Path(django_settings.BASE_DIR) / "var" / "artifacts"))
 )
-TIMEOUT_MS = 10_000
+TIMEOUT_MS = 20_000
 PHONE_VIEWPORT = ViewportSize(width=390, height=844)
 #: Where the phone says it is: grid C1 (丙社区, 东街道), in WGS-84.
 PHONE_AT = Geolocation(longitude=103.825, latitude=35.975)
