@@ -63,6 +63,7 @@ def test_a_call_is_taken_in_by_keyboard_and_map_and_dispatched_in_one_click(
     page = desk().new_page()
     errors, outside = _watch(page, base)
     _sign_in(page, base, "liufang", "/intake/")
+    page.wait_for_selector("html[data-intake-ready]", state="attached")
     expect(page.locator("#id_description")).to_be_focused()
     page.keyboard.type("幸福路桥下有人占道摆摊，影响通行")
     # Accepting too early: each missing thing is said next to its field, the text kept.

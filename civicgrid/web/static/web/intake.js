@@ -327,4 +327,5 @@
   const firstError = form.querySelector(".has-error input:not([type=hidden]), .has-error textarea, .has-error select");
   if (firstError) firstError.focus();
   if (lonInput.value && latInput.value) locate(true);
+  document.documentElement.dataset.intakeReady = "true"; // shortcuts are live
 })();
