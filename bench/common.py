@@ -84,6 +84,10 @@ class Context:
     quick: bool = False
     seed: int = 20240601
     use_postgis: bool = True
+    #: Load benchmarks (intake, transitions): seconds of load (None: their default) and
+    #: concurrent client connections.
+    load_seconds: float | None = None
+    connections: int = 8
     notes: list[str] = field(default_factory=list)
     #: JSON-able details a module wants kept (sizes, setup times, checks).
     details: dict[str, Any] = field(default_factory=dict)

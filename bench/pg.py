@@ -281,3 +281,211 @@ class PostGIS:
     def explain(self, sql: str) -> str:
         rows = self.conn.execute("EXPLAIN " + sql).fetchall()
         return "\n".join(r[0] for r in rows)
+
+
+# -- civicgrid itself on PostgreSQL ------------------------------------------------------
+#: Databases this module creates are named ``civicgrid_bench_<tag>_<pid>``, so runs by
+#: several people on one server do not collide and leftovers of a killed run can be
+#: recognised (its pid is gone) and dropped by the next run.
+APP_DB_PREFIX = "civicgrid_bench_"
+#: What ``CivicgridDB`` children must not inherit: this shell's settings of the same names.
+_SCRUBBED_ENV = ("DATABASE_URL", "DEBUG", "CIVICGRID_LOCATOR_RECHECK_SECONDS", "WEB_CONCURRENCY")
+
+
+def admin_connect(timeout: int = 5) -> Any:
+    """An autocommit connection to the server's maintenance database (``CIVICGRID_BENCH_PG``)."""
+    import psycopg
+
+    return psycopg.connect(_dsn(), autocommit=True, connect_timeout=timeout)
+
+
+def database_url(dbname: str) -> str:
+    """``DATABASE_URL`` for ``dbname`` on the bench server (for dj-database-url)."""
+    from urllib.parse import quote
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    info = conninfo_to_dict(_dsn())
+    user = quote(str(info.get("user") or "postgres"), safe="")
+    password = info.get("password")
+    auth = user + (":" + quote(str(password), safe="") if password else "")
+    host = str(info.get("host") or "127.0.0.1")
+    host = quote(host, safe="") if host.startswith("/") else host
+    port = str(info.get("port") or 5432)
+    return f"postgres://{auth}@{host}:{port}/{dbname}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def drop_stale_databases(admin: Any) -> list[str]:
+    """Drop ``civicgrid_bench_*_<pid>`` databases whose run (pid) is gone; local server only."""
+    if not _is_local(_dsn()):
+        return []
+    dropped = []
+    rows = admin.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE %s", (APP_DB_PREFIX + "%",)
+    ).fetchall()
+    for (name,) in rows:
+        tail = name.rsplit("_", 1)[-1]
+        if not tail.isdigit() or int(tail) == os.getpid() or _pid_alive(int(tail)):
+            continue
+        with suppress(Exception):
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            dropped.append(name)
+    return dropped
+
+
+class _Template:
+    """One migrated database with the demo district per run, copied for each benchmark."""
+
+    name: str | None = None
+    seconds: float = 0.0
+    dropped: list[str] = []
+
+
+def _child_env(dbname: str, var_dir: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+    env.update(
+        DATABASE_URL=database_url(dbname),
+        CIVICGRID_VAR_DIR=var_dir,
+        DJANGO_SETTINGS_MODULE="civicgrid.settings",
+        DEBUG="0",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    return env
+
+
+def _manage(env: dict[str, str], *args: str, timeout: float = 900) -> str:
+    """``python -m civicgrid <args>`` in ``env``; its stdout. Raises with stderr's tail."""
+    import sys
+
+    from bench.common import ROOT
+
+    run = subprocess.run(
+        [sys.executable, "-m", "civicgrid", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if run.returncode != 0:
+        tail = "\n".join((run.stdout + run.stderr).strip().splitlines()[-15:])
+        raise RuntimeError(f"civicgrid {' '.join(args[:2])} failed ({run.returncode}):\n{tail}")
+    return run.stdout
+
+
+class CivicgridDB:
+    """A throwaway PostgreSQL database with civicgrid migrated and the demo district loaded.
+
+    ``CivicgridDB.open(ctx, "intake")`` makes ``civicgrid_bench_intake_<pid>`` as a copy
+    of a template built once per run (``migrate`` + ``civicgrid demo``, about 12 s),
+    with a temporary ``CIVICGRID_VAR_DIR``. ``env`` is the environment a civicgrid
+    process needs to use it (``DATABASE_URL``, ``DEBUG=0``); ``manage`` and
+    ``shell`` run the ``civicgrid`` command in it. ``close`` (also at exit) drops it.
+    """
+
+    def __init__(self, name: str, var_dir: str) -> None:
+        self.name = name
+        self.var_dir = var_dir
+        self.env = _child_env(name, var_dir)
+        self.dsn = _with_db(_dsn(), name)
+        self.closed = False
+        atexit.register(self.close)
+
+    @classmethod
+    def open(cls, ctx: Context, tag: str) -> CivicgridDB | None:
+        import tempfile
+
+        try:
+            admin = admin_connect()
+        except Exception as exc:
+            ctx.note(f"{tag}: skipped, cannot connect to PostgreSQL ({_dsn()}): {exc}".strip())
+            return None
+        try:
+            if _Template.name is None:
+                _Template.dropped = drop_stale_databases(admin)
+                if _Template.dropped:
+                    say(f"  dropped leftovers of killed runs: {', '.join(_Template.dropped)}")
+                _build_template(admin)
+            name = f"{APP_DB_PREFIX}{tag}_{os.getpid()}"
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_Template.name}"')
+        finally:
+            admin.close()
+        return cls(name, tempfile.mkdtemp(prefix=f"civicgrid-bench-{tag}-"))
+
+    def manage(self, *args: str, timeout: float = 900) -> str:
+        return _manage(self.env, *args, timeout=timeout)
+
+    def shell(self, code: str, timeout: float = 300) -> str:
+        """Run ``code`` in ``civicgrid shell`` against this database; its stdout."""
+        return self.manage("shell", "--no-imports", "-c", code, timeout=timeout)
+
+    def connect(self, *, autocommit: bool = True) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.dsn, autocommit=autocommit)
+
+    def server_info(self) -> dict[str, Any]:
+        with self.connect() as conn:
+            names = (
+                "server_version",
+                "shared_buffers",
+                "work_mem",
+                "synchronous_commit",
+                "fsync",
+                "max_connections",
+                "max_parallel_workers_per_gather",
+                "jit",
+                "random_page_cost",
+            )
+            return {n: _one(conn, f"SHOW {n}") for n in names}
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            with admin_connect() as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        except Exception as exc:  # best effort at exit
+            say(f"  note: could not drop database {self.name}: {exc}")
+        shutil.rmtree(self.var_dir, ignore_errors=True)
+
+
+def _build_template(admin: Any) -> None:
+    import tempfile
+
+    name = f"{APP_DB_PREFIX}template_{os.getpid()}"
+    var_dir = tempfile.mkdtemp(prefix="civicgrid-bench-template-")
+    t0 = time.perf_counter()
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.execute(f'CREATE DATABASE "{name}"')
+    atexit.register(_drop_template, name)
+    try:
+        env = _child_env(name, var_dir)
+        _manage(env, "migrate", "--no-input", "-v", "0")
+        _manage(env, "demo")
+    finally:
+        shutil.rmtree(var_dir, ignore_errors=True)
+    _Template.name = name
+    _Template.seconds = time.perf_counter() - t0
+    say(f"  template database (migrate + demo) built in {_Template.seconds:.1f} s")
+
+
+def _drop_template(name: str) -> None:
+    try:
+        with admin_connect() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception as exc:  # best effort at exit
+        say(f"  note: could not drop database {name}: {exc}")

@@ -31,6 +31,9 @@ from bench.common import Context, Figure, calibration_ms, machine_info, markdown
 #: name -> (module, what it measures)
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "locator": ("bench.locator", "point locator: demo district and 100,000 synthetic grids"),
+    "intake": ("bench.intake", "POST /api/v1/cases on PostgreSQL, 2 gunicorn workers"),
+    "transitions": ("bench.transitions", "dispatch through the API on PostgreSQL"),
+    "caselist": ("bench.caselist", "case list and search at 1,000,000 cases"),
 }
 
 
@@ -57,6 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--strict", action="store_true", help="exit 1 when a figure misses its target"
     )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="seconds of load in the intake and transitions benchmarks (default 15; --quick 5)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=8,
+        help="concurrent client connections of the load benchmarks (default 8)",
+    )
     args = parser.parse_args(argv)
 
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
@@ -64,7 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
 
-    ctx = Context(quick=args.quick, seed=args.seed, use_postgis=not args.no_postgis)
+    ctx = Context(
+        quick=args.quick,
+        seed=args.seed,
+        use_postgis=not args.no_postgis,
+        load_seconds=args.seconds,
+        connections=max(1, args.connections),
+    )
     machine = machine_info()
     started = dt.datetime.now(dt.UTC)
     say(
@@ -114,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             "only": names,
             "postgis": not args.no_postgis,
             "seed": args.seed,
+            "seconds": args.seconds,
+            "connections": args.connections,
         },
         "machine": machine,
         "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
