@@ -317,3 +317,11 @@ CIVICGRID_PORTAL_MAX_PHOTOS = env_int("CIVICGRID_PORTAL_MAX_PHOTOS", 6)
 # How long (minutes) a browser that proved code and phone may see the case without
 # asking again (kept in its session).
 CIVICGRID_PORTAL_ACCESS_MINUTES = env_int("CIVICGRID_PORTAL_ACCESS_MINUTES", 30)
+
+# --- Statistics ---------------------------------------------------------------------
+# Every number of the statistics and evaluations (weights, score bands, satisfied
+# levels, denominators, public and 12345 channels, domains, topics, rollup levels) has
+# a default in civicgrid/stats/conf.py (see docs/statistics.md). Override any of them
+# here (a dict) or in a JSON file named by CIVICGRID_STATS_CONFIG.
+CIVICGRID_STATS: dict[str, object] = {}
+CIVICGRID_STATS_CONFIG = env_str("CIVICGRID_STATS_CONFIG", "")

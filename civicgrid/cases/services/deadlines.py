@@ -9,6 +9,7 @@ from django.db import transaction
 
 from civicgrid.cases.models import Action, Case, Deadline
 from civicgrid.cases.services.engine import record_event
+from civicgrid.stats import rollups
 
 logger = logging.getLogger("civicgrid.cases")
 
@@ -50,6 +51,7 @@ def mark_overdue(*, now: datetime, batch: int = 500) -> int:
                     at=now,
                     payload={"stage": stage, "due_at": due_at.isoformat()},
                 )
+                rollups.record_overdue(case_id)
                 marked += 1
         if len(due) < batch:
             return marked

@@ -25,6 +25,7 @@ from civicgrid.cases.models import (
 )
 from civicgrid.cases.workflow import STAGE_OF_STATUS, TRANSITIONS
 from civicgrid.grids.models import HandlingUnit
+from civicgrid.stats import rollups
 
 
 def record_event(
@@ -165,6 +166,7 @@ def move(
         # send-back and a re-dispatch are both the dispatch stage, but a new round.
         finish_stage(case, now)
         open_stage(case, target, now)
+    rollups.record_transition(case, event)
     return event
 
 

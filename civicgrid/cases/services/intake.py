@@ -32,6 +32,7 @@ from civicgrid.cases.services.engine import (
 from civicgrid.grids import crs as crs_mod
 from civicgrid.grids import locator
 from civicgrid.grids.models import Grid
+from civicgrid.stats import rollups
 
 TRACKING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -160,6 +161,7 @@ def create_case(*, data: Intake, actor: User | None = None) -> tuple[Case, bool]
                 payload={"channel": data.channel},
             )
             open_stage(case, status, received_at)
+            rollups.record_intake(case)
     except IntegrityError:
         # Two requests with the same external id or key raced; the other won.
         existing = _existing(data)

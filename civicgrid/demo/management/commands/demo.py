@@ -10,11 +10,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
 from civicgrid.accounts.models import Role, User
+from civicgrid.demo import history
 from civicgrid.demo.accounts import DEMO_ACCOUNTS, DEMO_PASSWORD
 from civicgrid.demo.district import DEFAULT_SEED
+from civicgrid.demo.history import HistoryError, load_history
 from civicgrid.demo.services import load_demo
 from civicgrid.grids.models import Grid, Level
 from civicgrid.grids.services import GridError
+from civicgrid.stats import selectors
 
 
 def _seed(value: str) -> int:
@@ -45,8 +48,75 @@ class Command(BaseCommand):
             default=DEFAULT_SEED,
             help=_("生成边界和人员的随机种子（默认 %(default)s）"),
         )
+        parser.add_argument(
+            "--history",
+            action="store_true",
+            help=_(
+                "另生成 2020 年全年的 12345 热线案件（2020-01-01 至 12-23 共 61802 件，"
+                "含事件、时限和统计；可重复运行）"
+            ),
+        )
+        parser.add_argument(
+            "--history-scale", type=float, default=1.0, help=_("历史案件数量的比例（测试用）")
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = int(options.get("verbosity", 1))
+        self._load(options)
+        if options["history"]:
+            self._history(options)
+
+    def _history(self, options: dict[str, Any]) -> None:
+        try:
+            summary = load_history(
+                seed=options["seed"], scale=options["history_scale"], progress=self._progress
+            )
+        except HistoryError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            _(
+                "2020 年历史案件：计划 %(p)d 件，已有 %(e)d 件，本次写入 %(w)d 件"
+                "（事件 %(ev)d 条，时限 %(d)d 条），用时 %(s).1f 秒"
+            )
+            % {
+                "p": summary.planned,
+                "e": summary.existing,
+                "w": summary.written,
+                "ev": summary.events,
+                "d": summary.deadlines,
+                "s": summary.seconds,
+            }
+        )
+        # What the statistics compute from the rows (not the plan's figures).
+        stats = selectors.summary(scope=None, start=history.START, end=history.END)
+        totals = stats["totals"]
+        self.stdout.write(
+            _("  统计 %(a)s ~ %(b)s：接办 %(r)d，办结 %(c)d，在办 %(o)d；承办单位 %(n)d 个")
+            % {
+                "a": history.START.isoformat(),
+                "b": history.END.isoformat(),
+                "r": totals["received"],
+                "c": totals["closed"],
+                "o": totals["in_progress"],
+                "n": stats["units_involved"],
+            }
+        )
+        for domain in stats["domains"]:
+            self.stdout.write(
+                _("    %(name)s：接办 %(r)d，办结 %(c)d，在办 %(o)d")
+                % {
+                    "name": domain["name"],
+                    "r": domain["received"],
+                    "c": domain["closed"],
+                    "o": domain["in_progress"],
+                }
+            )
+
+    def _progress(self, message: str) -> None:
+        if self.verbosity > 1:
+            self.stderr.write(message)
+
+    def _load(self, options: dict[str, Any]) -> None:
         if options["if_empty"] and Grid.objects.exists():
             self.stdout.write(_("系统中已有网格，未载入演示数据。"))
             self._print_logins()

@@ -1,0 +1,519 @@
+"""The case services, replayed in memory: the rows a story of one case leaves behind.
+
+``CaseSim`` applies the steps of a case's story (``Step``) exactly as the verb
+functions of ``cases.services`` would, had each been called at the step's time:
+the same case fields, ``CaseEvent`` rows (payloads included), ``Deadline`` rows
+(time limits from ``engine.time_limit``, due times from ``workcalendar.due_at``,
+extensions, pauses) and ``Approval`` rows, and the deadline sweep's overdue marks at
+the first whole minute after a deadline passes (the sweep runs every minute).
+Nothing is written: ``history`` bulk-inserts the rows, and a test replays stories
+through the real services and compares.
+
+A step the services would refuse raises ``SimError``, except an extension asked for
+after its deadline passed, which the story generator may propose and which is
+dropped (``apply`` returns False), as the service would refuse it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from civicgrid.accounts.models import Role
+from civicgrid.cases import workcalendar
+from civicgrid.cases.models import (
+    Action,
+    Approval,
+    ApprovalKind,
+    ApprovalStatus,
+    Case,
+    CaseEvent,
+    Channel,
+    Deadline,
+    Stage,
+    Status,
+)
+from civicgrid.cases.workflow import OPEN_ACTIVE, PARKABLE, STAGE_OF_STATUS
+
+S = Status
+#: Service actions that the history uses, and the sweep.
+CREATE, SWEEP = "create", "sweep"
+
+
+class SimError(Exception):
+    """A step the services would refuse."""
+
+
+@dataclass
+class Intake:
+    """What the hotline knows of a case when it is taken in (``services.Intake``)."""
+
+    external_id: str
+    received_at: datetime
+    category_id: int
+    urgency: str
+    request_type: str
+    title: str
+    description: str
+    address: str
+    lon: float
+    lat: float
+    grid_id: int
+    grid_path: str
+    requester_name: str
+    requester_phone: str
+    call_taker: int
+    suggested_unit_id: int | None
+    tracking_code: str
+
+
+@dataclass
+class Step:
+    at: datetime
+    action: str
+    actor: int
+    unit: int | None = None
+    text: str = ""
+    satisfaction: int | None = None
+    extra: Decimal | None = None
+    approve: bool = True
+    passed: bool = True
+
+
+TimeLimit = Callable[[int, str, str], tuple[Decimal, str]]
+
+
+@dataclass
+class CaseSim:
+    """One case as the services would leave it, built step by step."""
+
+    intake: Intake
+    case_id: int
+    time_limit: TimeLimit
+    roles: dict[int, str]
+    approval_ids: Iterator[int]
+    #: The end of the history: the sweep marks nothing at or after it.
+    end: datetime
+    case: Case = field(init=False)
+    events: list[CaseEvent] = field(default_factory=list)
+    deadlines: list[Deadline] = field(default_factory=list)
+    approvals: list[Approval] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    sweeps: list[datetime] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        i = self.intake
+        at = i.received_at
+        self.case = Case(
+            id=self.case_id,
+            number=f"{timezone.localtime(at):%Y%m%d}{self.case_id:07d}",
+            tracking_code=i.tracking_code,
+            channel=Channel.HOTLINE,
+            request_type=i.request_type,
+            category_id=i.category_id,
+            urgency=i.urgency,
+            status=S.NEW,
+            status_before_park="",
+            title=i.title.strip()[:200],
+            description=i.description.strip(),
+            address=i.address.strip(),
+            lon=i.lon,
+            lat=i.lat,
+            input_crs="wgs84",
+            grid_id=i.grid_id,
+            grid_path=i.grid_path,
+            needs_location=False,
+            requester_name=i.requester_name.strip(),
+            requester_phone=i.requester_phone.strip(),
+            is_confidential=False,
+            external_id=i.external_id.strip(),
+            idempotency_key=None,
+            suggested_unit_id=i.suggested_unit_id,
+            created_by_id=i.call_taker,
+            received_at=at,
+            created_at=at,
+            updated_at=at,
+        )
+        self._event(Action.CREATE, i.call_taker, "", at, to_status=S.NEW, public=True)
+        self.events[-1].payload = {"channel": Channel.HOTLINE}
+        self._open(S.NEW, at)
+        self.steps.append(Step(at=at, action=CREATE, actor=i.call_taker))
+
+    # -- reads for the story generator --------------------------------------------------------
+    @property
+    def status(self) -> str:
+        return self.case.status
+
+    @property
+    def last_at(self) -> datetime:
+        return self.steps[-1].at
+
+    def running(self) -> Deadline | None:
+        return next((d for d in self.deadlines if d.finished_at is None), None)
+
+    def pending_extension(self) -> Approval | None:
+        return next((a for a in self.approvals if a.status == ApprovalStatus.PENDING), None)
+
+    # -- the engine -------------------------------------------------------------------------
+    def _event(
+        self,
+        action: str,
+        actor: int | None,
+        role: str,
+        at: datetime,
+        *,
+        from_status: str = "",
+        to_status: str = "",
+        reason: str = "",
+        public: bool = False,
+        payload: dict[str, Any] | None = None,
+        unit: int | None = None,
+    ) -> CaseEvent:
+        event = CaseEvent(
+            case_id=self.case_id,
+            action=action,
+            actor_id=actor,
+            actor_role=role,
+            actor_unit_id=unit,
+            at=at,
+            from_status=from_status,
+            to_status=to_status,
+            reason=reason,
+            is_public=public,
+            payload=payload or {},
+        )
+        self.events.append(event)
+        return event
+
+    def _open(self, status: str, at: datetime, stage: str | None = None) -> None:
+        stage = stage or STAGE_OF_STATUS.get(status)
+        if stage is None:
+            self.case.due_at = None
+            return
+        amount, unit = self.time_limit(self.case.category_id, self.case.urgency, stage)
+        due = workcalendar.due_at(at, amount, unit)
+        self.deadlines.append(
+            Deadline(
+                case_id=self.case_id,
+                stage=stage,
+                started_at=at,
+                due_at=due,
+                amount=amount,
+                unit=unit,
+            )
+        )
+        self.case.due_at = due
+
+    def _finish(self, at: datetime) -> None:
+        for deadline in self.deadlines:
+            if deadline.finished_at is None:
+                deadline.finished_at = at
+
+    def _move(
+        self,
+        step: Step,
+        action: str,
+        to_status: str | None,
+        *,
+        reason: str = "",
+        public: bool = False,
+        payload: dict[str, Any] | None = None,
+        unit: int | None = None,
+        updates: dict[str, Any] | None = None,
+        stages: bool = True,
+    ) -> None:
+        case = self.case
+        from_status = case.status
+        target = to_status or from_status
+        for name, value in (updates or {}).items():
+            setattr(case, name, value)
+        case.status = target
+        case.version += 1
+        case.updated_at = step.at
+        self._event(
+            action,
+            step.actor,
+            self.roles[step.actor],
+            step.at,
+            from_status=from_status,
+            to_status=target,
+            reason=reason.strip(),
+            public=public,
+            payload=payload,
+            unit=unit,
+        )
+        if stages and target != from_status:
+            self._finish(step.at)
+            self._open(target, step.at)
+
+    def _need(self, *statuses: str) -> None:
+        if self.case.status not in statuses:
+            raise SimError(f"{self.case.external_id}: {self.case.status} not in {statuses}")
+
+    # -- the deadline sweep --------------------------------------------------------------------
+    def sweep(self, until: datetime, *, inclusive: bool = True) -> None:
+        """Mark overdue, as a sweep every whole minute would, what passed its deadline
+        by ``until`` (a sweep at ``until`` runs before a step at ``until``)."""
+        for deadline in self.deadlines:
+            if deadline.finished_at or deadline.overdue_at or deadline.paused_at:
+                continue
+            due = deadline.due_at
+            at = due.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            if (at <= until if inclusive else at < until) and at < self.end:
+                deadline.overdue_at = at
+                self.case.is_overdue = True
+                self._event(
+                    Action.OVERDUE,
+                    None,
+                    "",
+                    at,
+                    payload={"stage": deadline.stage, "due_at": due.astimezone(UTC).isoformat()},
+                )
+                self.sweeps.append(at)
+
+    def finish(self) -> None:
+        """The history ends: the sweeps up to its end."""
+        self.sweep(self.end, inclusive=False)
+
+    # -- the steps -------------------------------------------------------------------------
+    def apply(self, step: Step) -> bool:
+        """Apply one step at its time, sweeping first. False when it was dropped."""
+        if step.at <= self.last_at:
+            raise SimError(f"{self.case.external_id}: steps must move forward in time")
+        if step.at >= self.end:
+            raise SimError(f"{self.case.external_id}: a step after the end of the history")
+        self.sweep(step.at)
+        handler = getattr(self, f"_do_{step.action}")
+        if handler(step) is False:
+            return False
+        self.steps.append(step)
+        return True
+
+    def _do_accept(self, step: Step) -> None:
+        self._need(S.NEW)
+        self._move(step, Action.ACCEPT, S.FILED, reason=step.text, public=True)
+
+    def _do_dispatch(self, step: Step) -> None:
+        self._need(S.FILED, S.RETURNED)
+        action = Action.REDISPATCH if self.case.status == S.RETURNED else Action.DISPATCH
+        suggested = self.case.suggested_unit_id
+        self._move(
+            step,
+            action,
+            S.DISPATCHED,
+            reason=step.text,
+            public=True,
+            unit=step.unit,
+            payload={
+                "lead_unit": step.unit,
+                "assisting_units": [],
+                "suggested_unit": suggested,
+                "followed_suggestion": suggested == step.unit,
+            },
+            updates={"lead_unit_id": step.unit},
+        )
+
+    def _do_acknowledge(self, step: Step) -> None:
+        self._need(S.DISPATCHED)
+        lead = self.case.lead_unit_id
+        self._move(step, Action.ACKNOWLEDGE, S.IN_PROGRESS, public=True, unit=lead)
+
+    def _do_send_back(self, step: Step) -> None:
+        self._need(S.DISPATCHED, S.IN_PROGRESS)
+        self._move(
+            step,
+            Action.SEND_BACK,
+            S.RETURNED,
+            reason=step.text,
+            unit=self.case.lead_unit_id,
+            updates={"return_count": self.case.return_count + 1},
+        )
+
+    def _do_request_extension(self, step: Step) -> bool:
+        self._need(S.IN_PROGRESS)
+        if step.extra is None or step.extra <= 0 or self.pending_extension() is not None:
+            raise SimError("bad extension request")
+        running = self.running()
+        if running is not None and running.due_at < step.at:
+            return False  # the service refuses: asked after the deadline
+        approval = Approval(
+            id=next(self.approval_ids),
+            case_id=self.case_id,
+            kind=ApprovalKind.EXTENSION,
+            status=ApprovalStatus.PENDING,
+            reason=step.text.strip(),
+            requested_by_id=step.actor,
+            requested_at=step.at,
+            extra_amount=step.extra,
+            decision_note="",
+        )
+        self.approvals.append(approval)
+        self._move(
+            step,
+            Action.REQUEST_EXTENSION,
+            None,
+            reason=step.text,
+            unit=self.case.lead_unit_id,
+            payload={"approval": approval.id, "extra_amount": str(step.extra)},
+        )
+        return True
+
+    def _do_decide_extension(self, step: Step) -> None:
+        self._need(S.IN_PROGRESS)
+        approval = self.pending_extension()
+        if approval is None:
+            raise SimError("no pending extension")
+        approval.status = ApprovalStatus.APPROVED if step.approve else ApprovalStatus.DENIED
+        approval.decided_by_id = step.actor
+        approval.decided_at = step.at
+        approval.decision_note = step.text.strip()
+        action = Action.APPROVE_EXTENSION if step.approve else Action.DENY_EXTENSION
+        payload: dict[str, Any] = {"approval": approval.id}
+        running = self.running()
+        if step.approve and running is not None and approval.extra_amount is not None:
+            old = running.due_at
+            new_due = workcalendar.due_at(old, approval.extra_amount, running.unit)
+            running.due_at = new_due
+            running.amount = running.amount + approval.extra_amount
+            payload.update(
+                {"old_due": old.astimezone(UTC).isoformat(), "new_due": new_due.isoformat()}
+            )
+            self._move(
+                step, action, None, reason=step.text, payload=payload, updates={"due_at": new_due}
+            )
+            return
+        self._move(step, action, None, reason=step.text, payload=payload)
+
+    def _do_park(self, step: Step) -> None:
+        self._need(*PARKABLE)
+        for deadline in self.deadlines:
+            if deadline.finished_at is None:
+                deadline.paused_at = step.at
+        self._move(
+            step,
+            Action.PARK,
+            S.PARKED,
+            reason=step.text,
+            updates={"status_before_park": self.case.status, "due_at": None},
+            stages=False,
+        )
+
+    def _do_resume(self, step: Step) -> None:
+        self._need(S.PARKED)
+        back_to = self.case.status_before_park or S.FILED
+        new_due = None
+        for deadline in self.deadlines:
+            if deadline.finished_at is not None or deadline.paused_at is None:
+                continue
+            new_due = workcalendar.shift_for_pause(
+                deadline.due_at, deadline.paused_at, step.at, deadline.unit
+            )
+            deadline.due_at = new_due
+            deadline.paused_at = None
+        self._move(
+            step,
+            Action.RESUME,
+            back_to,
+            reason=step.text,
+            updates={"status_before_park": "", "due_at": new_due},
+            stages=False,
+        )
+
+    def _do_handle(self, step: Step) -> None:
+        self._need(S.IN_PROGRESS)
+        if not step.text.strip():
+            raise SimError("a result is required")
+        self._move(
+            step,
+            Action.HANDLE,
+            S.HANDLED,
+            reason=step.text,
+            public=True,
+            unit=self.case.lead_unit_id,
+            updates={"result": step.text.strip()},
+        )
+
+    def _do_verify(self, step: Step) -> None:
+        self._need(S.HANDLED)
+        if self.roles[step.actor] not in (Role.GRID_WORKER, Role.SUPERVISOR):
+            raise SimError("only a grid worker or a supervisor verifies")
+        if not step.passed:
+            self._move(
+                step,
+                Action.VERIFY_FAIL,
+                S.IN_PROGRESS,
+                reason=step.text,
+                updates={"rework_count": self.case.rework_count + 1},
+            )
+            return
+        if settings.CIVICGRID_CLOSE_ON_VERIFY:
+            self._move(
+                step,
+                Action.VERIFY_PASS,
+                S.CLOSED,
+                reason=step.text,
+                public=True,
+                updates={"closed_at": step.at},
+            )
+            return
+        self._move(step, Action.VERIFY_PASS, None, reason=step.text, public=True)
+        self._finish(step.at)
+        self._open(self.case.status, step.at, stage=Stage.CLOSE)
+
+    def _do_close(self, step: Step) -> None:
+        self._need(S.HANDLED)
+        if not any(e.action == Action.VERIFY_PASS for e in self.events):
+            raise SimError("not verified")
+        self._move(
+            step,
+            Action.CLOSE,
+            S.CLOSED,
+            reason=step.text,
+            public=True,
+            updates={"closed_at": step.at},
+        )
+
+    def _do_follow_up(self, step: Step) -> None:
+        self._need(S.CLOSED)
+        if step.satisfaction not in range(1, 6):
+            raise SimError("satisfaction is 1..5")
+        self._move(
+            step,
+            Action.FOLLOW_UP,
+            None,
+            reason=step.text,
+            payload={"satisfaction": step.satisfaction},
+            updates={"satisfaction": step.satisfaction},
+        )
+
+    def _do_reopen(self, step: Step) -> None:
+        self._need(S.CLOSED)
+        if self.case.lead_unit_id is None:
+            raise SimError("no lead unit")
+        self._move(
+            step,
+            Action.REOPEN,
+            S.DISPATCHED,
+            reason=step.text,
+            public=True,
+            updates={"reopen_count": self.case.reopen_count + 1, "closed_at": None},
+        )
+
+    def _do_urge(self, step: Step) -> None:
+        self._need(*(OPEN_ACTIVE | {S.PARKED}))
+        self._move(
+            step,
+            Action.URGE,
+            None,
+            reason=step.text,
+            updates={"urge_count": self.case.urge_count + 1},
+        )
+
+
+__all__ = ["CREATE", "SWEEP", "CaseSim", "Intake", "SimError", "Step"]

@@ -1,0 +1,206 @@
+"""Evaluations after GB/T 30428.4: areas, handling units, positions, and the 12345 KPIs.
+
+Each evaluation is a table of rates computed by ``measures`` (or, for people, from
+person counters) with a composite score: a weighted mean of rates in 0..1 times 100,
+weights from ``conf`` (a rate without data is left out and the rest re-weighted),
+and the colour band the score falls in. Formulas: ``docs/statistics.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from django.db.models import QuerySet, Sum
+
+from civicgrid.accounts.models import Role, User
+from civicgrid.grids.models import Grid, HandlingUnit
+from civicgrid.stats import conf
+from civicgrid.stats.counters import PERSON_COUNTERS, zero_person
+from civicgrid.stats.measures import Rules, measures, ratio, rules
+from civicgrid.stats.models import PersonFact, PersonRollup
+from civicgrid.stats.query import (
+    NO_FILTERS,
+    Filters,
+    case_counters,
+    grid_values,
+    hotline_filters,
+    spans,
+    totals,
+)
+
+
+def composite(metrics: Mapping[str, float | None], weights: Mapping[str, float]) -> float | None:
+    """100 × the weighted mean of the rates that have data; ``None`` when none has."""
+    used = [
+        (float(w), float(v))
+        for name, w in weights.items()
+        if w and (v := metrics.get(name)) is not None
+    ]
+    total = sum(w for w, _v in used)
+    if not total:
+        return None
+    return round(100 * sum(w * v for w, v in used) / total, 2)
+
+
+def _scored(rows: list[dict[str, Any]], weights: Mapping[str, float]) -> list[dict[str, Any]]:
+    bands = conf.bands()
+    for row in rows:
+        row["score"] = composite(row, weights)
+        band = conf.band_of(row["score"], bands)
+        row["band"] = band.name if band else ""
+        row["band_color"] = band.color if band else ""
+    rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0), -r.get("received", 0)))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    return rows
+
+
+def _one_minus(value: float | None) -> float | None:
+    return None if value is None else 1 - value
+
+
+# -- handling units ---------------------------------------------------------------------------
+def unit_evaluation(
+    *, scope: Grid | None, start: date, end: date, filters: Filters = NO_FILTERS
+) -> list[dict[str, Any]]:
+    """Every unit that led a case taken in during the period: 结案率, 按期处置率,
+    返工率, volume, composite score (``unit_weights``), band and rank."""
+    rows = [
+        r
+        for r in case_counters(scope=scope, start=start, end=end, by=["unit"], filters=filters)
+        if r["unit"]
+    ]
+    names = dict(
+        HandlingUnit.objects.filter(pk__in=[r["unit"] for r in rows]).values_list("pk", "name")
+    )
+    busiest = max((r["counters"]["received"] for r in rows), default=0)
+    rule = rules()
+    out = []
+    for row in rows:
+        m = measures(row["counters"], rule)
+        out.append(
+            {
+                "key": row["unit"],
+                "unit_id": row["unit"],
+                "name": names.get(row["unit"], str(row["unit"])),
+                **m,
+                "volume": ratio(m["received"], busiest),
+                "ontime_handle_rate": m["handle_ontime_rate"],
+                "no_rework_rate": _one_minus(m["rework_rate"]),
+            }
+        )
+    return _scored(out, conf.get("unit_weights"))
+
+
+def unit_league(
+    *, scope: Grid | None, start: date, end: date, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The unit league table of the dashboards: ``unit_evaluation``, best first."""
+    rows = unit_evaluation(scope=scope, start=start, end=end)
+    return rows[:limit] if limit else rows
+
+
+# -- areas ------------------------------------------------------------------------------------
+def area_evaluation(
+    *, parent: Grid | None, start: date, end: date, level: int | None = None
+) -> list[dict[str, Any]]:
+    """The areas of ``level`` under ``parent`` (default: its children): 监督举报率,
+    结案率, 按期结案率, composite score (``area_weights``), band and rank."""
+    rows = grid_values(parent=parent, start=start, end=end, level=level)
+    for row in rows:
+        row["inspector_found_rate"] = _one_minus(row["supervision_rate"])
+    return _scored(rows, conf.get("area_weights"))
+
+
+# -- positions ----------------------------------------------------------------------------------
+def person_rates(c: Mapping[str, int], rule: Rules | None = None) -> dict[str, float | None]:
+    """The rates of one person's counters."""
+    if (rule or rules()).accurate_dispatch == "minus_rework":
+        accurate = c["dispatches"] - c["reworked_dispatches"]
+    else:
+        accurate = c["accurate_dispatches"]
+    rates: dict[str, float | None] = {
+        "valid_report_rate": ratio(c["valid_reports"], c["reports"]),
+        "accurate_dispatch_rate": ratio(accurate, c["dispatches"]),
+        "verify_fail_rate": ratio(c["verify_fails"], c["verifies"]),
+    }
+    for stage in ("accept", "dispatch", "acknowledge", "handle", "verify", "close"):
+        rates[f"{stage}_ontime_rate"] = ratio(c[f"{stage}_ontime"], c[f"{stage}_timed"])
+    return rates
+
+
+def _person_rows(scope: Grid | None, start: date, end: date) -> QuerySet[Any]:
+    levels = {int(level) for level in conf.get("rollup_levels")}
+    if scope is None:
+        return PersonRollup.objects.filter(spans(start, end), level=0)
+    if scope.level in levels:
+        return PersonRollup.objects.filter(spans(start, end), node=scope.pk)
+    return PersonFact.objects.filter(**{f"node{scope.level}": scope.pk}, day__range=(start, end))
+
+
+def position_evaluation(
+    *, scope: Grid | None, start: date, end: date, role: str
+) -> list[dict[str, Any]]:
+    """Everyone who acted in ``role`` on cases of the scope during the period (by the
+    day they acted): their counts, rates, composite score (``position_weights``),
+    band and rank. Grid workers: 有效上报率 and 按时核查率; call-takers: 按时受理率;
+    dispatchers: 按时派遣率 and 准确派遣率; unit staff: 按时签收率 and 按期处置率."""
+    sums = {name: Sum(name) for name in PERSON_COUNTERS}
+    found = _person_rows(scope, start, end).filter(role=role).values("user").annotate(**sums)
+    rows = []
+    rule = rules()
+    for row in found:
+        counters = zero_person()
+        counters.update({name: int(row[name] or 0) for name in PERSON_COUNTERS})
+        rows.append({"user_id": row["user"], **counters, **person_rates(counters, rule)})
+    people: dict[int, dict[str, Any]] = {
+        u["pk"]: dict(u)
+        for u in User.objects.filter(pk__in=[r["user_id"] for r in rows]).values(
+            "pk", "username", "display_name"
+        )
+    }
+    role_label = str(Role(role).label) if role in Role.values else role
+    for row in rows:
+        person = people.get(row["user_id"], {})
+        row["key"] = person.get("username", str(row["user_id"]))
+        row["name"] = person.get("display_name") or row["key"]
+        row["role"] = role
+        row["role_label"] = role_label
+    weights = conf.get("position_weights").get(role, {})
+    return _scored(rows, weights)
+
+
+# -- the 12345 KPIs ------------------------------------------------------------------------------
+HOTLINE_KPIS = (
+    "received",
+    "closed",
+    "in_progress",
+    "acknowledge_ontime_rate",
+    "ontime_finish_rate",
+    "close_rate",
+    "follow_up_rate",
+    "satisfaction_rate",
+    "satisfaction_score",
+    "reopen_rate",
+)
+
+
+def hotline_kpis(*, scope: Grid | None, start: date, end: date) -> dict[str, Any]:
+    """按时签收率, 按时办结率, 办结率, 回访率, 满意率 and 重办率 of the 12345 work
+    orders (``hotline_channels``) taken in during the period."""
+    m = totals(scope=scope, start=start, end=end, filters=hotline_filters())
+    return {name: m[name] for name in HOTLINE_KPIS}
+
+
+__all__ = [
+    "HOTLINE_KPIS",
+    "area_evaluation",
+    "composite",
+    "hotline_kpis",
+    "person_rates",
+    "position_evaluation",
+    "unit_evaluation",
+    "unit_league",
+]

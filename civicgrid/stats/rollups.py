@@ -1,0 +1,577 @@
+"""Keeping the rollups equal to the sum of the facts, in the transaction of each transition.
+
+The case services call one hook after every write that matters (``record_intake``
+from ``create_case``, ``record_transition`` from ``engine.move``, ``record_overdue``
+from the deadline sweep). Each recomputes the case's fact from its rows
+(``facts.compute``), compares it with the stored one, stores the new one and adds
+the difference to every rollup row either touches: a case that changes lead unit
+moves from one unit's rows to the other's, one that closes moves from "open" to
+"closed" on its day of intake. Counters are added with one ``INSERT … ON CONFLICT
+DO UPDATE SET c = c + excluded.c`` per table, keys in order (no deadlocks between
+two transitions).
+
+``rebuild_rollups(day_from, day_to)`` recomputes the rollup rows of those days
+(and of the months they touch) from the facts with ``INSERT … SELECT … GROUP BY``:
+the bulk history generator's path, and a periodic job that repairs any drift.
+With ``refresh_facts=True`` it first recomputes the facts of the cases taken in or
+acted on in those days. On PostgreSQL a rebuild locks the statistics tables against
+writers (``SHARE ROW EXCLUSIVE``) while each transition's hook takes ``ROW
+EXCLUSIVE`` before it reads a fact, so the two serialise without deadlock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
+from django.db.models import Max, Min, Model
+from django.utils import timezone
+
+from civicgrid.cases.models import Case, CaseEvent, Deadline
+from civicgrid.stats import conf
+from civicgrid.stats.counters import CASE_COUNTERS, PERSON_COUNTERS
+from civicgrid.stats.facts import (
+    CASE_FIELDS,
+    DEADLINE_FIELDS,
+    EVENT_FIELDS,
+    Fact,
+    PersonKey,
+    as_case_row,
+    as_deadline_row,
+    as_event_row,
+    compute,
+)
+from civicgrid.stats.models import (
+    CaseFact,
+    DimRollup,
+    GridRollup,
+    PersonFact,
+    PersonRollup,
+    Rollup,
+)
+
+logger = logging.getLogger("civicgrid.stats")
+
+#: Cases read and written at once by ``refresh_cases`` and ``write_facts``.
+CHUNK = 1000
+#: Rows per upsert statement (SQLite allows 32,766 parameters).
+UPSERT_ROWS = 300
+
+STATS_TABLES = (CaseFact, PersonFact, GridRollup, DimRollup, Rollup, PersonRollup)
+
+
+# -- the hooks ----------------------------------------------------------------------------
+def record_intake(case: Case) -> None:
+    """``create_case`` took ``case`` in (inside its transaction)."""
+    refresh_cases([case.pk])
+
+
+def record_transition(case: Case, event: CaseEvent | None = None) -> None:
+    """``engine.move`` applied a transition to ``case`` (inside its transaction)."""
+    refresh_cases([case.pk])
+
+
+def record_overdue(case_id: int) -> None:
+    """The deadline sweep marked a stage of the case overdue (inside its transaction)."""
+    refresh_cases([case_id])
+
+
+# -- facts --------------------------------------------------------------------------------
+def load_facts(case_ids: Sequence[int]) -> dict[int, Fact]:
+    """The facts of these cases as their rows say now (three queries)."""
+    if not case_ids:
+        return {}
+    ids = list(case_ids)
+    deadlines: dict[int, list[Any]] = {}
+    for row in (
+        Deadline.objects.filter(case_id__in=ids)
+        .order_by("case_id", "id")
+        .values("case_id", *DEADLINE_FIELDS)
+    ):
+        deadlines.setdefault(row["case_id"], []).append(as_deadline_row(row))
+    events: dict[int, list[Any]] = {}
+    for row in (
+        CaseEvent.objects.filter(case_id__in=ids)
+        .order_by("case_id", "id")
+        .values("case_id", *EVENT_FIELDS)
+    ):
+        events.setdefault(row["case_id"], []).append(as_event_row(row))
+    public = conf.get("public_channels")
+    return {
+        row["id"]: compute(
+            as_case_row(row),
+            deadlines.get(row["id"], []),
+            events.get(row["id"], []),
+            public_channels=public,
+        )
+        for row in Case.objects.filter(pk__in=ids).values(*CASE_FIELDS)
+    }
+
+
+def stored_facts(case_ids: Sequence[int]) -> dict[int, Fact]:
+    """The facts stored for these cases (what the rollups hold for them)."""
+    if not case_ids:
+        return {}
+    ids = list(case_ids)
+    persons: dict[int, dict[PersonKey, dict[str, int]]] = {}
+    for row in PersonFact.objects.filter(case_id__in=ids).values(
+        "case_id", "day", "user", "role", *PERSON_COUNTERS
+    ):
+        persons.setdefault(row["case_id"], {})[(row["day"], row["user"], row["role"])] = {
+            name: row[name] for name in PERSON_COUNTERS
+        }
+    out = {}
+    stored: Any = CaseFact.objects.filter(case_id__in=ids).values()
+    for row in stored:
+        out[row["case_id"]] = Fact(
+            case_id=row["case_id"],
+            day=row["day"],
+            month=row["month"],
+            nodes=(row["node0"], row["node1"], row["node2"], row["node3"]),
+            grid_path=row["grid_path"],
+            category=row["category"],
+            unit=row["unit"],
+            channel=row["channel"],
+            request_type=row["request_type"],
+            counters={name: row[name] for name in CASE_COUNTERS},
+            persons=persons.get(row["case_id"], {}),
+        )
+    return out
+
+
+def write_facts(facts: Iterable[Fact]) -> int:
+    """Insert facts of cases that have none, without touching the rollups (a bulk
+    writer then calls ``rebuild_rollups`` for their days)."""
+    written = 0
+    batch: list[Fact] = []
+    for fact in facts:
+        batch.append(fact)
+        if len(batch) >= CHUNK:
+            written += _insert_facts(batch)
+            batch = []
+    return written + _insert_facts(batch)
+
+
+def _insert_facts(facts: list[Fact]) -> int:
+    if not facts:
+        return 0
+    insert_rows(CaseFact, [f.columns() for f in facts])
+    insert_rows(PersonFact, [row for f in facts for row in f.person_columns()])
+    return len(facts)
+
+
+#: Fields whose Python values the database drivers take as they are.
+PLAIN_FIELDS: tuple[type[Any], ...] = (
+    models.IntegerField,
+    models.CharField,
+    models.TextField,
+    models.BooleanField,
+    models.FloatField,
+    models.ForeignKey,
+)
+
+
+def _converter(field: Any, wrapper: Any) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        return field.get_db_prep_save(value, wrapper)
+
+    return convert
+
+
+def insert_rows(model: type[Model], rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows given as {attname: value} with ``executemany`` (``COPY`` on
+    PostgreSQL): the fields' own conversions to database values, without the
+    per-object work of ``bulk_create`` (no ``save()``, no ``pre_save``: ``auto_now``
+    fields keep the values given)."""
+    if not rows:
+        return
+    fields: list[Any] = [
+        f for f in model._meta.concrete_fields if f.attname in rows[0] or not f.primary_key
+    ]
+    defaults = {f.attname: f.get_default() for f in fields if f.attname not in rows[0]}
+    q = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    wrapper = connections[DEFAULT_DB_ALIAS]  # not the proxy: it is asked once per value
+    converters: list[tuple[str, Callable[[Any], Any] | None]] = [
+        (f.attname, None if isinstance(f, PLAIN_FIELDS) else _converter(f, wrapper)) for f in fields
+    ]
+
+    def values(row: dict[str, Any]) -> list[Any]:
+        out = []
+        for name, convert in converters:
+            value = row[name] if name in row else defaults[name]
+            out.append(value if convert is None else convert(value))
+        return out
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # COPY: an order of magnitude faster
+            columns = ", ".join(q(f.column) for f in fields)
+            with cursor.cursor.copy(
+                f"COPY {q(model._meta.db_table)} ({columns}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(values(row))
+            return
+        for start in range(0, len(rows), 5000):
+            cursor.executemany(sql, [values(row) for row in rows[start : start + 5000]])
+
+
+def refresh_cases(case_ids: Iterable[int], *, move_rollups: bool = True) -> int:
+    """Recompute the facts of these cases and move the differences into the rollups,
+    inside the transaction that changed the cases (or, called outside any, a
+    transaction per chunk). Returns how many changed.
+
+    ``move_rollups=False`` only stores the facts: for cases all of whose rollup rows
+    a rebuild is about to recompute anyway."""
+    ids = sorted(set(case_ids))
+    changed = 0
+    for start in range(0, len(ids), CHUNK):
+        changed += _refresh_chunk(ids[start : start + CHUNK], move_rollups)
+    return changed
+
+
+def _refresh_chunk(ids: list[int], move_rollups: bool) -> int:
+    if not connection.in_atomic_block:  # called on its own (a bulk load): a chunk at a time
+        with transaction.atomic():
+            return _refresh_chunk(ids, move_rollups)
+    _lock("ROW EXCLUSIVE", (CaseFact,))
+    new = load_facts(ids)
+    old = stored_facts(ids)
+    deltas = Deltas()
+    changed: list[int] = []
+    for case_id in ids:
+        before, after = old.get(case_id), new.get(case_id)
+        if before == after:
+            continue
+        changed.append(case_id)
+        if not move_rollups:
+            continue
+        if before is not None:
+            deltas.add(before, -1)
+        if after is not None:
+            deltas.add(after, +1)
+    if not changed:
+        return 0
+    updated = [new[i] for i in changed if i in new]
+    CaseFact.objects.filter(case_id__in=changed).delete()
+    PersonFact.objects.filter(case_id__in=changed).delete()
+    _insert_facts(updated)
+    deltas.apply()
+    return len(changed)
+
+
+# -- rollup rows of a fact ------------------------------------------------------------------
+class Deltas:
+    """Signed sums of facts, by rollup row; ``apply`` adds them to the tables."""
+
+    def __init__(self) -> None:
+        tables = (GridRollup, DimRollup, Rollup, PersonRollup)
+        self.rows: dict[type[Model], dict[tuple[Any, ...], list[int]]] = {t: {} for t in tables}
+        self.extra: dict[type[Model], dict[tuple[Any, ...], tuple[Any, ...]]] = {
+            t: {} for t in tables
+        }
+        self.levels = levels("rollup_levels")
+        self.dim_levels = levels("dim_levels")
+
+    def _add(
+        self,
+        table: type[Model],
+        key: tuple[Any, ...],
+        extra: tuple[Any, ...],
+        values: list[int],
+        sign: int,
+    ) -> None:
+        rows = self.rows[table]
+        current = rows.get(key)
+        if current is None:
+            rows[key] = [sign * v for v in values]
+            self.extra[table][key] = extra
+        else:
+            for i, v in enumerate(values):
+                current[i] += sign * v
+
+    def add(self, fact: Fact, sign: int) -> None:
+        values = [fact.counters[name] for name in CASE_COUNTERS]
+        nodes = fact.nodes
+        periods = (("d", fact.day), ("m", fact.month))
+        dims = (fact.category, fact.unit, fact.channel, fact.request_type)
+        for level in range(4):
+            node = nodes[level]
+            if node == 0 and level > 0:
+                continue  # not located that deep
+            parent = nodes[level - 1] if level else 0
+            for grain, period in periods:
+                self._add(GridRollup, (node, grain, period), (level, parent), values, sign)
+                if level in self.dim_levels:
+                    for dim, key in zip(DIMENSIONS, dims, strict=True):
+                        dim_row = (node, dim, grain, period, str(key))
+                        self._add(DimRollup, dim_row, (level,), values, sign)
+                if level in self.levels:
+                    self._add(Rollup, (node, grain, period, *dims), (level,), values, sign)
+            if level not in self.levels:
+                continue
+            for (day, user, role), counters in fact.persons.items():
+                person = [counters[name] for name in PERSON_COUNTERS]
+                for grain, period in (("d", day), ("m", day.replace(day=1))):
+                    person_row = (node, role, grain, period, user)
+                    self._add(PersonRollup, person_row, (level,), person, sign)
+
+    def apply(self) -> None:
+        for table, rows in self.rows.items():
+            live = sorted((k, v) for k, v in rows.items() if any(v))
+            if live:
+                _upsert(table, [(k, self.extra[table][k], v) for k, v in live])
+
+
+KEYS: dict[type[Model], tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    GridRollup: (("node", "grain", "period"), ("level", "parent"), CASE_COUNTERS),
+    DimRollup: (("node", "dim", "grain", "period", "key"), ("level",), CASE_COUNTERS),
+    Rollup: (
+        ("node", "grain", "period", "category", "unit", "channel", "request_type"),
+        ("level",),
+        CASE_COUNTERS,
+    ),
+    PersonRollup: (("node", "role", "grain", "period", "user"), ("level",), PERSON_COUNTERS),
+}
+#: The dimensions of ``DimRollup``, in the order of a fact's dimensions.
+DIMENSIONS = ("category", "unit", "channel", "request_type")
+
+
+def levels(key: str) -> list[int]:
+    """The grid levels a rollup is kept for (``conf``)."""
+    return sorted({int(level) for level in conf.get(key)})
+
+
+def _upsert(
+    table: type[Model], rows: Sequence[tuple[tuple[Any, ...], tuple[Any, ...], list[int]]]
+) -> None:
+    """Add counters to rows (made when missing) in one statement per batch."""
+    keys, extra, counters = KEYS[table]
+    q = connection.ops.quote_name
+    name = q(table._meta.db_table)
+    columns = [*keys, *extra, *counters]
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    update = ", ".join(f"{q(c)} = {name}.{q(c)} + excluded.{q(c)}" for c in counters)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), UPSERT_ROWS):
+            batch = rows[start : start + UPSERT_ROWS]
+            sql = (
+                f"INSERT INTO {name} ({', '.join(q(c) for c in columns)}) "  # noqa: S608
+                f"VALUES {', '.join([one] * len(batch))} "
+                f"ON CONFLICT ({', '.join(q(k) for k in keys)}) DO UPDATE SET {update}"
+            )
+            params: list[Any] = []
+            for key, more, values in batch:
+                params.extend(key)
+                params.extend(more)
+                params.extend(values)
+            cursor.execute(sql, params)
+
+
+def _lock(mode: str, models: Sequence[type[Model]]) -> None:
+    """Table locks that order hooks and rebuilds on PostgreSQL (SQLite has one writer)."""
+    if connection.vendor != "postgresql":
+        return
+    q = connection.ops.quote_name
+    tables = ", ".join(q(m._meta.db_table) for m in models)
+    with connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {tables} IN {mode} MODE")
+
+
+# -- rebuilding -----------------------------------------------------------------------------
+@dataclass
+class RebuildResult:
+    day_from: date
+    day_to: date
+    facts_refreshed: int = 0
+    rollup_rows: int = 0
+    grid_rows: int = 0
+    dim_rows: int = 0
+    person_rows: int = 0
+
+
+def _month_end(day: date) -> date:
+    following = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return following - timedelta(days=1)
+
+
+def rebuild_rollups(day_from: date, day_to: date, *, refresh_facts: bool = False) -> RebuildResult:
+    """Recompute the rollup rows of the days ``day_from`` … ``day_to`` (and the month
+    rows of the months they touch) from the facts. Safe to run at any time and more
+    than once; with ``refresh_facts`` the facts of the cases taken in or acted on in
+    those days are recomputed first (as the hooks would)."""
+    result = RebuildResult(day_from, day_to)
+    with transaction.atomic():
+        _lock("SHARE ROW EXCLUSIVE", STATS_TABLES)
+        if refresh_facts:
+            inside, outside = _cases_touched(day_from, day_to)
+            # Every rollup row of a case taken in and acted on only in these days is
+            # rebuilt below: its facts are just stored. The others move their rows.
+            result.facts_refreshed = refresh_cases(inside, move_rollups=False)
+            result.facts_refreshed += refresh_cases(outside)
+        month_from, month_to = day_from.replace(day=1), _month_end(day_to)
+        spans = (("d", "day", day_from, day_to), ("m", "month", month_from, month_to))
+        for model in (GridRollup, DimRollup, Rollup, PersonRollup):
+            for grain, _column, start, end in spans:
+                model.objects.filter(grain=grain, period__range=(start, end)).delete()
+        for span in spans:
+            for level in range(4):
+                result.grid_rows += _insert_grid(level, *span)
+            for level in levels("dim_levels"):
+                for dim in DIMENSIONS:
+                    result.dim_rows += _insert_dim(level, dim, *span)
+            for level in levels("rollup_levels"):
+                result.rollup_rows += _insert_rollup(level, *span)
+                result.person_rows += _insert_person(level, *span)
+    return result
+
+
+def day_bounds(day_from: date, day_to: date) -> tuple[datetime, datetime]:
+    """The local days ``day_from`` … ``day_to`` as a half-open range of aware datetimes."""
+    zone = timezone.get_default_timezone()
+    start = timezone.make_aware(datetime.combine(day_from, time.min), zone)
+    end = timezone.make_aware(datetime.combine(day_to + timedelta(days=1), time.min), zone)
+    return start, end
+
+
+def _cases_touched(day_from: date, day_to: date) -> tuple[list[int], list[int]]:
+    """Cases taken in or acted on in the days: those that live entirely within them
+    (taken in, and every event, in the days), and the others."""
+    start, end = day_bounds(day_from, day_to)
+    received = set(
+        Case.objects.filter(received_at__gte=start, received_at__lt=end).values_list(
+            "pk", flat=True
+        )
+    )
+    acted = set(
+        CaseEvent.objects.filter(at__gte=start, at__lt=end)
+        .values_list("case_id", flat=True)
+        .distinct()
+    )
+    ids = sorted(received | acted)
+    inside = []
+    for begin in range(0, len(ids), CHUNK):
+        chunk = [i for i in ids[begin : begin + CHUNK] if i in received]
+        spans = (
+            CaseEvent.objects.filter(case_id__in=chunk)
+            .values("case_id")
+            .annotate(first=Min("at"), last=Max("at"))
+            .order_by()
+        )
+        inside += [s["case_id"] for s in spans if s["first"] >= start and s["last"] < end]
+    within = set(inside)
+    return sorted(within), [i for i in ids if i not in within]
+
+
+def _sums(names: Sequence[str]) -> str:
+    q = connection.ops.quote_name
+    return ", ".join(f"SUM({q(n)})" for n in names)
+
+
+def _execute(sql: str, params: Sequence[Any]) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return max(cursor.rowcount, 0)
+
+
+def _insert_rollup(level: int, grain: str, period: str, start: date, end: date) -> int:
+    q = connection.ops.quote_name
+    node = q(f"node{level}")
+    dims = ", ".join(q(c) for c in ("category", "unit", "channel", "request_type"))
+    located = f" AND {node} <> 0" if level else ""
+    keys = ("grain", "period", "level", "node", "category", "unit", "channel", "request_type")
+    columns = ", ".join(q(c) for c in (*keys, *CASE_COUNTERS))
+    sql = (
+        f"INSERT INTO {q(Rollup._meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT %s, {q(period)}, %s, {node}, {dims}, {_sums(CASE_COUNTERS)} "
+        f"FROM {q(CaseFact._meta.db_table)} WHERE {q(period)} >= %s AND {q(period)} <= %s"
+        f"{located} GROUP BY {q(period)}, {node}, {dims}"
+    )
+    return _execute(sql, [grain, level, start, end])
+
+
+def _insert_grid(level: int, grain: str, period: str, start: date, end: date) -> int:
+    q = connection.ops.quote_name
+    node = q(f"node{level}")
+    parent = q(f"node{level - 1}") if level else "0"
+    located = f" AND {node} <> 0" if level else ""
+    group = f"{q(period)}, {node}" + (f", {parent}" if level else "")
+    keys = ("grain", "period", "level", "node", "parent")
+    columns = ", ".join(q(c) for c in (*keys, *CASE_COUNTERS))
+    sql = (
+        f"INSERT INTO {q(GridRollup._meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT %s, {q(period)}, %s, {node}, {parent}, {_sums(CASE_COUNTERS)} "
+        f"FROM {q(CaseFact._meta.db_table)} WHERE {q(period)} >= %s AND {q(period)} <= %s"
+        f"{located} GROUP BY {group}"
+    )
+    return _execute(sql, [grain, level, start, end])
+
+
+def _insert_dim(level: int, dim: str, grain: str, period: str, start: date, end: date) -> int:
+    q = connection.ops.quote_name
+    node = q(f"node{level}")
+    located = f" AND {node} <> 0" if level else ""
+    value = f"CAST({q(dim)} AS VARCHAR(32))"
+    keys = ("grain", "period", "level", "node", "dim", "key")
+    columns = ", ".join(q(c) for c in (*keys, *CASE_COUNTERS))
+    sql = (
+        f"INSERT INTO {q(DimRollup._meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT %s, {q(period)}, %s, {node}, %s, {value}, {_sums(CASE_COUNTERS)} "
+        f"FROM {q(CaseFact._meta.db_table)} WHERE {q(period)} >= %s AND {q(period)} <= %s"
+        f"{located} GROUP BY {q(period)}, {node}, {q(dim)}"
+    )
+    return _execute(sql, [grain, level, dim, start, end])
+
+
+def _insert_person(level: int, grain: str, period: str, start: date, end: date) -> int:
+    q = connection.ops.quote_name
+    node = q(f"node{level}")
+    located = f" AND {node} <> 0" if level else ""
+    keys = ("grain", "period", "level", "node", "user", "role")
+    columns = ", ".join(q(c) for c in (*keys, *PERSON_COUNTERS))
+    sql = (
+        f"INSERT INTO {q(PersonRollup._meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT %s, {q(period)}, %s, {node}, {q('user')}, {q('role')}, "
+        f"{_sums(PERSON_COUNTERS)} FROM {q(PersonFact._meta.db_table)} "
+        f"WHERE {q(period)} >= %s AND {q(period)} <= %s{located} "
+        f"GROUP BY {q(period)}, {node}, {q('user')}, {q('role')}"
+    )
+    return _execute(sql, [grain, level, start, end])
+
+
+def forget_cases(case_ids: Iterable[int]) -> None:
+    """Take cases out of the rollups and drop their facts (before deleting cases, which
+    the workflow never does; tests and data repairs may)."""
+    ids = sorted(set(case_ids))
+    with transaction.atomic():
+        _lock("ROW EXCLUSIVE", (CaseFact,))
+        deltas = Deltas()
+        for fact in stored_facts(ids).values():
+            deltas.add(fact, -1)
+        CaseFact.objects.filter(case_id__in=ids).delete()
+        PersonFact.objects.filter(case_id__in=ids).delete()
+        deltas.apply()
+
+
+__all__ = [
+    "Deltas",
+    "RebuildResult",
+    "day_bounds",
+    "forget_cases",
+    "insert_rows",
+    "load_facts",
+    "rebuild_rollups",
+    "record_intake",
+    "record_overdue",
+    "record_transition",
+    "refresh_cases",
+    "stored_facts",
+    "write_facts",
+]

@@ -1,0 +1,193 @@
+"""The dashboards' reads: scopes, periods, which table answers, and how many queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from civicgrid.accounts.models import User
+from civicgrid.cases import services
+from civicgrid.cases.models import Case, Status
+from civicgrid.cases.tests.fixtures import WEST_POINT, IntakeFactory
+from civicgrid.core import periodic
+from civicgrid.grids.tests.fixtures import Tree
+from civicgrid.stats import query, selectors
+from civicgrid.stats.models import DimRollup, GridRollup, Rollup
+from civicgrid.stats.tasks import rebuild_recent_rollups
+
+DjangoQueries = Callable[..., Any]
+
+
+@pytest.fixture
+def cases(drive: Callable[[str], Case], new_case: IntakeFactory) -> list[Case]:
+    """Five cases in the east (closed, handled, returned, parked, new) and one in the west."""
+    made = [drive(s) for s in (Status.CLOSED, Status.HANDLED, Status.RETURNED, Status.PARKED)]
+    made.append(new_case())
+    made.append(new_case(lon=WEST_POINT[0], lat=WEST_POINT[1]))
+    return made
+
+
+def _today() -> tuple[date, date]:
+    today = timezone.localdate()
+    return today, today
+
+
+@pytest.mark.usefixtures("cases")
+def test_every_scope_counts_only_its_own_cases(tree: Tree) -> None:
+    start, end = _today()
+
+    def received(scope: Any) -> int:
+        return selectors.totals(scope=scope, start=start, end=end)["received"]
+
+    assert received(None) == received(tree.district) == 6
+    assert (received(tree.east), received(tree.west)) == (5, 1)
+    assert received(tree.community_a) == 1  # the west point lies in 甲社区
+    assert received(tree["620103002001"]) == 5
+    assert received(tree["620103002001001"]) == 5  # grid C1
+    assert received(tree["620103002002"]) == 0
+
+
+@pytest.mark.usefixtures("cases")
+def test_a_community_is_summed_from_the_facts_like_its_subdistrict_from_the_rollups(
+    tree: Tree,
+) -> None:
+    start, end = _today()
+    community = tree["620103002001"]  # level 2: no breakdown rollup is kept for it
+    grid = tree["620103002001001"]  # the same five cases, and those of the whole east
+
+    for by in (["category"], ["unit", "channel"]):
+        from_facts = query.case_counters(scope=community, start=start, end=end, by=by)
+        assert query.case_counters(scope=grid, start=start, end=end, by=by) == from_facts
+        from_rollups = query.case_counters(scope=tree.east, start=start, end=end, by=by)
+        assert from_facts == from_rollups
+        assert sum(r["counters"]["received"] for r in from_facts) == 5
+    assert not DimRollup.objects.filter(node=community.pk).exists()
+    assert DimRollup.objects.filter(node=tree.east.pk).exists()
+
+
+def test_whole_months_are_read_from_the_month_rows() -> None:
+    spans = query.spans(date(2020, 1, 15), date(2020, 3, 10))
+    assert str(spans) == str(
+        query.Q(grain="m", period__range=(date(2020, 2, 1), date(2020, 2, 1)))
+        | query.Q(grain="d", period__range=(date(2020, 1, 15), date(2020, 1, 31)))
+        | query.Q(grain="d", period__range=(date(2020, 3, 1), date(2020, 3, 10)))
+    )
+    whole_year = query.spans(date(2020, 1, 1), date(2020, 12, 31))
+    assert str(whole_year) == str(
+        query.Q(grain="m", period__range=(date(2020, 1, 1), date(2020, 12, 1)))
+    )
+    inside_a_month = query.spans(date(2020, 2, 3), date(2020, 2, 20))
+    assert str(inside_a_month) == str(
+        query.Q(grain="d", period__range=(date(2020, 2, 3), date(2020, 2, 20)))
+    )
+    assert selectors.period_bounds("week", date(2020, 12, 23)) == (
+        date(2020, 12, 21),
+        date(2020, 12, 27),
+    )
+    assert selectors.period_bounds("month", date(2020, 2, 10)) == (
+        date(2020, 2, 1),
+        date(2020, 2, 29),
+    )
+
+
+@pytest.mark.usefixtures("cases")
+def test_month_rows_and_day_rows_agree(tree: Tree) -> None:
+    today = timezone.localdate()
+    month = (today.replace(day=1), query._month_end(today))
+    by_month = query.case_counters(scope=tree.district, start=month[0], end=month[1], by=["unit"])
+    by_day = Rollup.objects.filter(node=tree.district.pk, grain="d").values_list(
+        "received", flat=True
+    )
+
+    assert sum(r["counters"]["received"] for r in by_month) == sum(by_day) == 6
+
+
+@pytest.mark.usefixtures("cases")
+def test_the_dashboard_reads_take_a_few_queries_whatever_the_number_of_cases(
+    tree: Tree, django_assert_max_num_queries: DjangoQueries
+) -> None:
+    start, end = _today()
+    year = (start - timedelta(days=365), end)
+    with django_assert_max_num_queries(1):
+        selectors.totals(scope=tree.district, start=start, end=end)
+    with django_assert_max_num_queries(1):
+        selectors.trend(scope=tree.east, start=year[0], end=year[1], grain="month")
+    with django_assert_max_num_queries(2):
+        selectors.breakdown(scope=tree.district, start=year[0], end=year[1], by="category")
+    with django_assert_max_num_queries(2):
+        selectors.grid_values(parent=tree.district, start=year[0], end=year[1])
+    with django_assert_max_num_queries(2):
+        selectors.unit_league(scope=tree.district, start=year[0], end=year[1])
+    with django_assert_max_num_queries(2):
+        selectors.position_evaluation(
+            scope=tree.district, start=year[0], end=year[1], role="call_taker"
+        )
+    with django_assert_max_num_queries(2):
+        selectors.area_evaluation(parent=tree.district, start=year[0], end=year[1])
+    with django_assert_max_num_queries(1):
+        selectors.hotline_kpis(scope=tree.district, start=year[0], end=year[1])
+    with django_assert_max_num_queries(1):
+        feed = selectors.latest_cases(scope=tree.east, limit=3)
+    with django_assert_max_num_queries(4):
+        selectors.summary(scope=tree.district, start=year[0], end=year[1])
+    assert [c["number"] for c in feed] == [
+        c.number for c in Case.objects.in_subtree(tree.east).order_by("-received_at", "-id")[:3]
+    ]
+
+
+@pytest.mark.usefixtures("cases")
+def test_the_choropleth_has_every_grid_of_the_level_with_zeros(tree: Tree) -> None:
+    start, end = _today()
+
+    grids = selectors.grid_values(parent=tree.district, start=start, end=end, level=3)
+
+    assert len(grids) == 8
+    assert {g["code"]: g["received"] for g in grids if g["received"]} == {
+        "620103001001001": 1,
+        "620103002001001": 5,
+    }
+    one = next(g for g in grids if g["code"] == "620103002001001")
+    assert (one["overdue"], one["satisfaction_rate"], one["name"]) == (0, None, "丙社区第1网格")
+    assert (
+        selectors.breakdown(scope=tree.district, start=start, end=end, by="subdistrict")[1][
+            "received"
+        ]
+        == 5
+    )
+
+
+def test_a_transition_rolled_back_leaves_the_rollups_as_they_were(
+    new_case: IntakeFactory, call_taker: User, tree: Tree
+) -> None:
+    case = new_case()
+    start, end = _today()
+    before = selectors.totals(scope=tree.district, start=start, end=end)
+
+    def accept_then_fail() -> None:
+        with transaction.atomic():
+            services.accept_case(case=case, actor=call_taker)
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        accept_then_fail()
+
+    assert selectors.totals(scope=tree.district, start=start, end=end) == before
+    assert before["filed"] == 0
+
+
+@pytest.mark.usefixtures("cases")
+def test_the_periodic_rebuild_repairs_a_rollup_that_drifted(tree: Tree) -> None:
+    start, end = _today()
+    right = selectors.totals(scope=tree.district, start=start, end=end)
+    GridRollup.objects.filter(node=tree.district.pk, grain="d").update(received=999)
+    assert selectors.totals(scope=tree.district, start=start, end=end)["received"] == 999
+
+    rebuild_recent_rollups.call()
+
+    assert selectors.totals(scope=tree.district, start=start, end=end) == right
+    assert "stats.rebuild_recent_rollups" in {job.name for job in periodic.jobs()}
