@@ -48,6 +48,7 @@ import argparse
 import datetime as dt
 import itertools
 import json
+import shutil
 import sys
 import time
 import zoneinfo
@@ -1708,6 +1709,7 @@ def main(argv: list[str] | None = None) -> int:
                 admin.execute(f"DROP DATABASE IF EXISTS {q(name)} WITH (FORCE)")
                 admin.execute(f"ALTER DATABASE {q(db.name)} RENAME TO {q(name)}")
             db.closed = True  # kept
+            shutil.rmtree(db.var_dir, ignore_errors=True)
             say(f'kept: database {name}; drop it with: DROP DATABASE "{name}"')
     finally:
         if db is not None:

@@ -210,6 +210,18 @@ class CpuMeter:
         return out
 
 
+def cpu_per_case(cpu: dict[str, float], n: int, app: str = "gunicorn") -> float:
+    """Milliseconds of CPU per operation in the application processes and the database."""
+    return 1000 * (cpu.get(app, 0.0) + cpu.get("postgres", 0.0)) / n if n else 0.0
+
+
+def other_share(cpu: dict[str, float]) -> float:
+    """The share of the machine's CPU that other processes used during a measurement."""
+    total = cpu.get("machine_total", 0.0)
+    ours = cpu.get("gunicorn", 0.0) + cpu.get("postgres", 0.0)
+    return max(0.0, cpu.get("machine_busy", 0.0) - ours) / total if total else 0.0
+
+
 # -- the load generator ----------------------------------------------------------------------
 @dataclass
 class Request:
@@ -1050,6 +1062,19 @@ def _run(ctx: Context, db: CivicgridDB) -> list[Figure]:
             "ms",
             better="lower",
             baselines=[Baseline(f"{raw_name}: transaction p95", raw.p95_ms)],
+        ),
+        Figure(
+            "intake.cpu_per_case",
+            f"{label}: CPU per case (workers + database)",
+            cpu_per_case(cpu, created),
+            "ms",
+            better="lower",
+            baselines=[
+                Baseline(
+                    f"{raw_name}: CPU per case", cpu_per_case(raw.cpu, raw.transactions, "client")
+                )
+            ],
+            note=f"steadier than the rate on a shared machine: other processes used {other_share(cpu):.0%} of it",
         ),
         Figure(
             "intake.errors",

@@ -35,10 +35,12 @@ from bench.intake import (
     Request,
     backend_pids,
     count_queries,
+    cpu_per_case,
     csrf_workaround,
     history,
     load_seconds,
     make_users,
+    other_share,
     python_load,
     rows_written,
     run_load,
@@ -269,6 +271,19 @@ def _run(ctx: Context, db: CivicgridDB) -> list[Figure]:
             "ms",
             better="lower",
             baselines=[Baseline(f"{raw_name}: transaction p95", raw.p95_ms)],
+        ),
+        Figure(
+            "transitions.cpu_per_case",
+            f"{label}: CPU per dispatch (workers + database)",
+            cpu_per_case(cpu, done),
+            "ms",
+            better="lower",
+            baselines=[
+                Baseline(
+                    f"{raw_name}: CPU per case", cpu_per_case(raw.cpu, raw.transactions, "client")
+                )
+            ],
+            note=f"other processes used {other_share(cpu):.0%} of the machine meanwhile",
         ),
         Figure(
             "transitions.errors",

@@ -21,5 +21,9 @@ class BearerToken(HttpBearer):
         return user
 
 
-#: Every endpoint accepts either (session first, so the pages' own calls need no token).
-AUTH = [django_auth, BearerToken()]
+#: Every endpoint accepts either. The bearer token comes first: django-ninja's session
+#: auth checks CSRF before it looks for a session, and a failed check ends the request
+#: (403) without trying the next method, so with the session first every POST from an
+#: integration (no CSRF cookie) was refused. A request without an Authorization header
+#: falls through to the session, CSRF-checked as before.
+AUTH = [BearerToken(), django_auth]

@@ -148,6 +148,28 @@ def test_the_api_needs_a_session_or_a_valid_token(
     assert forged.status_code == 401
 
 
+def test_an_integration_posts_with_its_token_alone_and_a_session_still_needs_csrf(
+    call_taker: User, category: Category, city_unit: HandlingUnit
+) -> None:
+    # A real client: Django's test client skips CSRF checks unless told otherwise.
+    _, raw = create_api_token(user=call_taker, name="12345 平台")
+    payload = {
+        "channel": "hotline",
+        "category": category.code,
+        "description": "占道经营",
+        "lon": EAST_POINT[0],
+        "lat": EAST_POINT[1],
+    }
+    integration = Client(enforce_csrf_checks=True)
+    created = post(integration, "/api/v1/cases", payload, Authorization=f"Bearer {raw}")
+    assert created.status_code == 201, created.content
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(call_taker)
+    refused = post(browser, "/api/v1/cases", payload)
+    assert refused.status_code == 403
+    assert Case.objects.count() == 1
+
+
 def test_transitions_map_domain_errors_to_statuses(
     as_user: Callable[[User], Client],
     drive: Callable[[str], Case],
