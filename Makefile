@@ -26,6 +26,7 @@ $(VENV)/.installed-dev: requirements-dev.lock $(VENV)/.installed
 ## Run -----------------------------------------------------------------------------
 run: $(VENV)/.installed
 	$(BIN)/civicgrid migrate --no-input -v 0
+	$(BIN)/civicgrid createcachetable
 	$(BIN)/civicgrid collectstatic --no-input -v 0
 	$(BIN)/civicgrid demo --if-empty
 	@echo

@@ -141,6 +141,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 
+# Read replicas (PostgreSQL streaming replication): comma-separated URLs, each an alias
+# replica1, replica2 … Only code that opts in reads from them — the statistics pages,
+# exports and `civicgrid stats` (civicgrid/core/routers.py); everything else, and every
+# write, uses the primary. In tests a replica mirrors the primary.
+CIVICGRID_READ_REPLICAS: list[str] = []
+for _number, _url in enumerate(env_list("DATABASE_REPLICA_URLS", []), start=1):
+    _alias = f"replica{_number}"
+    DATABASES[_alias] = dj_database_url.parse(_url, conn_max_age=env_int("CONN_MAX_AGE", 60))
+    DATABASES[_alias]["TEST"] = {"MIRROR": "default"}
+    CIVICGRID_READ_REPLICAS.append(_alias)
+DATABASE_ROUTERS = ["civicgrid.core.routers.ReplicaRouter"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -178,7 +190,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_URL = "media/"
 MEDIA_ROOT = VAR_DIR / "media"
-STORAGES = {
+STORAGES: dict[str, dict[str, object]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
@@ -188,6 +200,49 @@ STORAGES = {
         )
     },
 }
+
+# Media (photos) on S3-compatible storage (AWS S3, MinIO, Aliyun OSS, Tencent COS …)
+# when a bucket is named; otherwise files in MEDIA_ROOT. Photos are always served
+# through civicgrid's views (access checked), never by public URLs.
+CIVICGRID_S3_BUCKET = env_str("CIVICGRID_S3_BUCKET")
+if CIVICGRID_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": CIVICGRID_S3_BUCKET,
+            "endpoint_url": env_str("CIVICGRID_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("CIVICGRID_S3_REGION") or None,
+            "access_key": env_str("CIVICGRID_S3_ACCESS_KEY") or None,
+            "secret_key": env_str("CIVICGRID_S3_SECRET_KEY") or None,
+            "location": env_str("CIVICGRID_S3_PREFIX", "media"),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+
+
+def cache_from_url(url: str) -> dict[str, object]:
+    """One cache from ``CACHE_URL``: redis://…, rediss://…, db://TABLE or locmem://."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in {"redis", "rediss", "unix"}:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    if scheme == "db":
+        table = url.split("://", 1)[1].strip("/") or "civicgrid_cache"
+        return {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": table}
+    if scheme == "locmem" or not url:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    raise ValueError(
+        f"CACHE_URL: unknown cache scheme {scheme!r} (redis://, db://TABLE, locmem://)"
+    )
+
+
+# The cache: local memory per process by default. With several processes or nodes the
+# rate limits (portal, integration keys) must count in a shared cache: CACHE_URL=
+# redis://host:6379/0 (Redis), or db://civicgrid_cache (a table in the database;
+# `civicgrid createcachetable` makes it, `make run` too).
+CACHE_URL = env_str("CACHE_URL")
+CACHES = {"default": cache_from_url(CACHE_URL)}
 
 # --- Security defaults for a production server --------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -29,6 +29,7 @@ def seed(apps, schema_editor):
     WorkCalendarDay = apps.get_model("cases", "WorkCalendarDay")
     WorkCalendarYear = apps.get_model("cases", "WorkCalendarYear")
     OfficeHours = apps.get_model("cases", "OfficeHours")
+    alias = schema_editor.connection.alias
 
     def in_range(day):
         return FIRST_YEAR <= day.year <= LAST_YEAR
@@ -43,18 +44,18 @@ def seed(apps, schema_editor):
         for day, value in chinese_calendar.workdays.items()
         if in_range(day)
     ]
-    existing = set(WorkCalendarDay.objects.values_list("date", flat=True))
-    WorkCalendarDay.objects.bulk_create(
+    existing = set(WorkCalendarDay.objects.using(alias).values_list("date", flat=True))
+    WorkCalendarDay.objects.using(alias).bulk_create(
         sorted((row for row in rows if row.date not in existing), key=lambda row: row.date)
     )
     version = getattr(chinese_calendar, "__version__", "?")
     for year in range(FIRST_YEAR, LAST_YEAR + 1):
-        WorkCalendarYear.objects.get_or_create(
+        WorkCalendarYear.objects.using(alias).get_or_create(
             year=year,
             defaults={"source": "chinesecalendar", "note": f"chinesecalendar {version}"},
         )
-    if not OfficeHours.objects.exists():
-        OfficeHours.objects.bulk_create(
+    if not OfficeHours.objects.using(alias).exists():
+        OfficeHours.objects.using(alias).bulk_create(
             [
                 OfficeHours(
                     name="夏季作息",
@@ -82,9 +83,10 @@ def unseed(apps, schema_editor):
     WorkCalendarDay = apps.get_model("cases", "WorkCalendarDay")
     WorkCalendarYear = apps.get_model("cases", "WorkCalendarYear")
     OfficeHours = apps.get_model("cases", "OfficeHours")
-    WorkCalendarYear.objects.filter(source="chinesecalendar").delete()
-    WorkCalendarDay.objects.filter(date__year__gte=FIRST_YEAR, date__year__lte=LAST_YEAR).delete()
-    OfficeHours.objects.filter(name__in=["夏季作息", "冬季作息"]).delete()
+    alias = schema_editor.connection.alias
+    WorkCalendarYear.objects.using(alias).filter(source="chinesecalendar").delete()
+    WorkCalendarDay.objects.using(alias).filter(date__year__gte=FIRST_YEAR, date__year__lte=LAST_YEAR).delete()
+    OfficeHours.objects.using(alias).filter(name__in=["夏季作息", "冬季作息"]).delete()
 
 
 class Migration(migrations.Migration):

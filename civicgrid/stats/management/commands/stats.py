@@ -21,6 +21,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
+from civicgrid.core.routers import use_replica
 from civicgrid.grids.models import Grid
 from civicgrid.stats import exports, measures, selectors
 from civicgrid.stats.rollups import rebuild_rollups
@@ -91,13 +92,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        scope = self._scope(options["scope"])
-        if options["action"] == "report":
-            self._report(options, scope)
-        elif options["action"] == "rebuild":
+        if options["action"] == "rebuild":
             self._rebuild(options)
-        else:
-            self._table(options, scope)
+            return
+        # Figures and reports bear a replica's lag; a rebuild must read the primary.
+        with use_replica():
+            scope = self._scope(options["scope"])
+            if options["action"] == "report":
+                self._report(options, scope)
+            else:
+                self._table(options, scope)
 
     def _scope(self, code: str | None) -> Grid | None:
         if not code:
