@@ -156,6 +156,21 @@ def write_facts(facts: Iterable[Fact]) -> int:
     return written + _insert_facts(batch)
 
 
+def record_bulk_intake(facts: Sequence[Fact]) -> int:
+    """Store the facts of cases a bulk writer has just inserted (with their events and
+    deadlines) and add them to the rollups, inside the writer's transaction: what the
+    hooks would have done case by case, in a dozen statements per batch."""
+    if not facts:
+        return 0
+    _lock("ROW EXCLUSIVE", (CaseFact,))
+    deltas = Deltas()
+    for fact in facts:
+        deltas.add(fact, +1)
+    written = _insert_facts(list(facts))
+    deltas.apply()
+    return written
+
+
 def _insert_facts(facts: list[Fact]) -> int:
     if not facts:
         return 0
