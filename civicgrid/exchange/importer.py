@@ -216,9 +216,9 @@ class _Context:
         anchor = next((i for i in reversed(ids) if i in self.anchors), 0)
         cache_key = (category_id, anchor)
         if cache_key not in self._suggest:
-            grid = self._grid_objects.get(grid_id)
-            if grid is None:
-                grid = self._grid_objects[grid_id] = Grid.objects.get(pk=grid_id)
+            if not self._grid_objects:
+                self._grid_objects = Grid.objects.active().in_bulk()
+            grid = self._grid_objects[grid_id]
             found = routing.suggest(category=self.categories[category_id], grid=grid)
             self._suggest[cache_key] = found.lead.pk if found else None
         return self._suggest[cache_key]

@@ -3,7 +3,7 @@ and statistics the services would have written."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -201,3 +201,34 @@ def test_steps_without_a_time_of_their_own_stay_close_to_their_neighbours() -> N
     # Equal times in the export are a second apart.
     same = schedule(start, [("accept", start), ("dispatch", start)])
     assert [(t - start).total_seconds() for t in same] == [1, 2]
+
+
+def test_a_batch_spread_over_many_days_keeps_the_rollups_exact(
+    tmp_path: Path, city_unit: HandlingUnit, wgs84_mapping: Path, run: Run
+) -> None:
+    """Enough rollup rows in one batch for the bulk upsert (COPY on PostgreSQL)."""
+    lon, lat = EAST_POINT
+    rows = [
+        {
+            "工单编号": f"GD2025-{n:03d}",
+            "受理时间": datetime(2025, 1, 1, 9) + timedelta(days=n, minutes=n),
+            "诉求内容": f"第 {n} 件",
+            "问题分类": "占道经营" if n % 2 else "停水",
+            "经度": lon,
+            "纬度": lat,
+            "工单状态": "已办结" if n % 3 else "办理中",
+            "办结时间": datetime(2025, 1, 1, 15) + timedelta(days=n + 1) if n % 3 else "",
+            "满意度": "非常满意" if n % 5 == 0 else "",
+        }
+        for n in range(90)
+    ]
+    source = write_xlsx(tmp_path / "工单.xlsx", rows)
+    out = run(str(source), "--mapping", str(wgs84_mapping), "--batch", "500")
+    assert "导入 90" in out
+    totals = selectors.totals(scope=None, start=date(2025, 1, 1), end=date(2025, 12, 31))
+    assert totals["received"] == 90
+    assert totals["closed"] == 60
+    before = _snapshot()
+    assert len(before["GridRollup"]) > 300
+    rebuild_rollups(date(2025, 1, 1), date(2025, 12, 31), refresh_facts=True)
+    assert _snapshot() == before
