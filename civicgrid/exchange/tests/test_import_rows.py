@@ -264,3 +264,20 @@ def test_a_mapping_that_is_not_toml_says_where(tmp_path: Path, db: None, run: Ru
 )
 def test_phone_numbers(phone: str, valid: bool) -> None:
     assert valid_phone(phone) is valid
+
+
+def test_the_progress_line_rewrites_itself() -> None:
+    from importlib import import_module
+    from io import StringIO
+
+    command = import_module("civicgrid.exchange.management.commands.import-cases")
+    stream = StringIO()
+    progress = command.ProgressLine(stream)
+    progress(500, 2000)
+    progress(2000, 2000)
+    progress.close()
+    shown = stream.getvalue()
+    assert shown.count("\r") == 2
+    assert " 25% 500/2000 行" in shown
+    assert "100% 2000/2000 行" in shown
+    assert shown.endswith("\n")
