@@ -154,9 +154,12 @@ def main() -> None:
         ("historical, again", history_file, "historical", args.rows),
         ("live", live_file, "live", args.live_rows),
     ):
+        cpu = time.process_time()
         result = import_cases(path=path, mapping=mapping, mode=mode, batch=args.batch)
+        cpu = time.process_time() - cpu
         print(
             f"{label + ':':22} {count / result.seconds:10,.0f} rows/s ({result.seconds:.2f} s; "
+            f"{count / cpu:,.0f} rows per CPU-second of this process; "
             f"imported {result.imported}, skipped {result.skipped}, refused {result.refused}, "
             f"events {result.events})"
         )
