@@ -60,7 +60,7 @@ from civicgrid.demo.history import fact_of
 from civicgrid.demo.history_engine import CaseSim, SimError, Step
 from civicgrid.demo.history_engine import Intake as SimIntake
 from civicgrid.exchange import report
-from civicgrid.exchange.mapping import FIELDS, Mapping
+from civicgrid.exchange.mapping import Mapping
 from civicgrid.exchange.reader import open_sheet
 from civicgrid.exchange.rows import (
     DISPATCHED_STATUSES,
@@ -250,8 +250,14 @@ def _prepare(
             )
             continue
         seen[row.external_id] = row.number
-        if row.received_at is not None and row.received_at > context.now:
-            _refuse(result, row, Problem(columns.label("received_at"), _("时间晚于当前时间")))
+        moments = {
+            "received_at": row.received_at,
+            **row.times,
+            "followed_up_at": row.followed_up_at,
+        }
+        late = [name for name, moment in moments.items() if moment and moment >= context.now]
+        if late:
+            _refuse(result, row, *(Problem(columns.label(n), _("时间晚于当前时间")) for n in late))
             continue
         candidates.append(row)
     present = set(
@@ -482,11 +488,8 @@ def _simulate(
     return sim
 
 
-def _problem_of(row: Row, columns: Columns, exc: SimError) -> Problem:
-    message = str(exc)
-    if row.status in DISPATCHED_STATUSES and not row.unit_id and "lead unit" in message:
-        return Problem(columns.label("unit"), _("缺少承办单位，且无法按派单目录确定"))
-    return Problem(FIELDS["status"], _("无法按工单状态重建办理过程：%(e)s") % {"e": message})
+def _problem_of(columns: Columns, exc: SimError) -> Problem:
+    return Problem(columns.label("status"), _("无法按工单状态重建办理过程：%(e)s") % {"e": exc})
 
 
 def _write_history(
@@ -510,7 +513,7 @@ def _write_history(
         try:
             sim = _simulate(row, grid_id, stored, case_id, code, context)
         except SimError as exc:
-            _refuse(result, row, _problem_of(row, columns, exc))
+            _refuse(result, row, _problem_of(columns, exc))
             continue
         if row.status in DISPATCHED_STATUSES and sim.case.lead_unit_id is None:
             _refuse(

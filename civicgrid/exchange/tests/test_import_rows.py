@@ -166,6 +166,7 @@ def test_closed_rows_need_a_closing_time_and_a_known_unit(
         row(4, 工单状态="已办结", 办结时间="2025-11-04 10:00", 经度=west_lon, 纬度=west_lat),
         row(5, 工单状态="已办结", 办结时间="2025-11-04 10:00"),
         row(6, 工单状态="挂起待议"),
+        row(7, 工单状态="已办结", 办结时间="2099-01-01 10:00"),
     ]
     source = write_csv(tmp_path / "工单.csv", rows)
     out = run(str(source), "--mapping", str(wgs84_mapping))
@@ -176,6 +177,8 @@ def test_closed_rows_need_a_closing_time_and_a_known_unit(
     assert "办结时间早于受理时间" in lines["4"][2]
     assert "缺少承办单位" in lines["5"][2]
     assert "未知的工单状态“挂起待议”" in lines["7"][2]
+    assert lines["8"][1] == "办结时间"
+    assert "时间晚于当前时间" in lines["8"][2]
     # Routing named the unit of the one that went in.
     assert Case.objects.get().lead_unit == city_unit
 
