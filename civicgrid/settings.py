@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "civicgrid.grids",
     "civicgrid.cases",
     "civicgrid.stats",
+    "civicgrid.exchange",
     "civicgrid.open311",
     "civicgrid.web",
     "civicgrid.api",

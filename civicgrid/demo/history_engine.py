@@ -68,7 +68,7 @@ class Intake:
     grid_path: str
     requester_name: str
     requester_phone: str
-    call_taker: int
+    call_taker: int | None
     suggested_unit_id: int | None
     tracking_code: str
 
@@ -77,13 +77,16 @@ class Intake:
 class Step:
     at: datetime
     action: str
-    actor: int
+    #: Who acted; ``None`` for a step of an imported history whose people are unknown,
+    #: which then names the ``role`` it was taken in.
+    actor: int | None
     unit: int | None = None
     text: str = ""
     satisfaction: int | None = None
     extra: Decimal | None = None
     approve: bool = True
     passed: bool = True
+    role: str = ""
 
 
 TimeLimit = Callable[[int, str, str], tuple[Decimal, str]]
@@ -144,6 +147,13 @@ class CaseSim:
         self.events[-1].payload = {"channel": Channel.HOTLINE}
         self._open(S.NEW, at)
         self.steps.append(Step(at=at, action=CREATE, actor=i.call_taker))
+
+    def _role(self, step: Step) -> str:
+        if step.role:
+            return step.role
+        if step.actor is None:
+            raise SimError("a step without an actor must name its role")
+        return self.roles[step.actor]
 
     # -- reads for the story generator --------------------------------------------------------
     @property
@@ -239,7 +249,7 @@ class CaseSim:
         self._event(
             action,
             step.actor,
-            self.roles[step.actor],
+            self._role(step),
             step.at,
             from_status=from_status,
             to_status=target,
@@ -299,6 +309,12 @@ class CaseSim:
         self._need(S.NEW)
         self._move(step, Action.ACCEPT, S.FILED, reason=step.text, public=True)
 
+    def _do_reject(self, step: Step) -> None:
+        self._need(S.NEW)
+        if not step.text.strip():
+            raise SimError("a reason is required")
+        self._move(step, Action.REJECT, S.REJECTED, reason=step.text, public=True)
+
     def _do_dispatch(self, step: Step) -> None:
         self._need(S.FILED, S.RETURNED)
         action = Action.REDISPATCH if self.case.status == S.RETURNED else Action.DISPATCH
@@ -339,6 +355,8 @@ class CaseSim:
         self._need(S.IN_PROGRESS)
         if step.extra is None or step.extra <= 0 or self.pending_extension() is not None:
             raise SimError("bad extension request")
+        if step.actor is None:
+            raise SimError("an extension is asked for by someone")
         running = self.running()
         if running is not None and running.due_at < step.at:
             return False  # the service refuses: asked after the deadline
@@ -441,7 +459,7 @@ class CaseSim:
 
     def _do_verify(self, step: Step) -> None:
         self._need(S.HANDLED)
-        if self.roles[step.actor] not in (Role.GRID_WORKER, Role.SUPERVISOR):
+        if self._role(step) not in (Role.GRID_WORKER, Role.SUPERVISOR):
             raise SimError("only a grid worker or a supervisor verifies")
         if not step.passed:
             self._move(

@@ -1,0 +1,169 @@
+"""How fast ``civicgrid import-cases`` takes a 12345 export, beside a plain COPY of the file.
+
+    DATABASE_URL=postgres://…/db .venv/bin/python bench/importcases.py --rows 20000 --live-rows 2000
+
+The database must be migrated and hold the demo district (``civicgrid demo``). The
+script writes a CSV export in the shipped 12345 layout (GB18030, as the platforms
+export it): points inside the district's level-3 grids, the shipped mapping's
+categories, mostly closed orders with their dispatch and closing times and a
+satisfaction, some in progress, some waiting. It then imports ``--rows`` of them in
+historical mode, the same file again (everything skipped), ``--live-rows`` others in
+live mode, and, as the baseline, COPYs the file into an unlogged table of text
+columns (what ``COPY`` alone costs, without checking or placing anything). The cases
+it imports stay in the database (external ids ``BENCH-<run>-…``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "civicgrid.settings")
+
+import django
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+
+from civicgrid.exchange.importer import import_cases  # noqa: E402
+from civicgrid.exchange.mapping import DEFAULT_MAPPING, load_mapping  # noqa: E402
+from civicgrid.grids.models import Grid, HandlingUnit, Level  # noqa: E402
+
+HEADERS = [
+    "工单编号",
+    "受理时间",
+    "诉求类型",
+    "诉求内容",
+    "问题分类",
+    "事发地址",
+    "经度",
+    "纬度",
+    "来电人",
+    "联系电话",
+    "承办单位",
+    "派单时间",
+    "办结时间",
+    "工单状态",
+    "答复内容",
+    "满意度",
+]
+CATEGORIES = ["噪音扰民", "占道经营", "市容市貌", "停水", "物业管理", "暖气不热", "拖欠工资"]
+TYPES = ["投诉", "求助", "咨询", "建议", "举报"]
+SATISFACTION = ["非常满意", "满意", "满意", "基本满意", "不满意", ""]
+
+
+def make_export(path: Path, rows: int, prefix: str, seed: int) -> None:
+    rng = random.Random(seed)
+    grids = list(
+        Grid.objects.filter(level=Level.GRID).values_list("centroid_lon", "centroid_lat", "name")
+    )
+    units = list(HandlingUnit.objects.active().values_list("name", flat=True))
+    start = datetime(2025, 1, 2, 8, 0)
+    with path.open("w", encoding="gb18030", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADERS)
+        for n in range(rows):
+            lon, lat, name = rng.choice(grids)
+            received = start + timedelta(minutes=rng.randrange(0, 300 * 24 * 60))
+            state = rng.random()
+            status, dispatched, closed = "待受理", "", ""
+            if state < 0.85:
+                status = "已办结"
+                dispatched = received + timedelta(minutes=rng.randrange(5, 120))
+                closed = dispatched + timedelta(hours=rng.randrange(2, 120))
+            elif state < 0.95:
+                status = "办理中"
+                dispatched = received + timedelta(minutes=rng.randrange(5, 120))
+            fmt = "%Y-%m-%d %H:%M:%S"
+            writer.writerow(
+                [
+                    f"{prefix}{n:08d}",
+                    received.strftime(fmt),
+                    rng.choice(TYPES),
+                    f"{name}附近反映的问题，编号 {n}",
+                    rng.choice(CATEGORIES),
+                    f"{name}",
+                    f"{lon + rng.uniform(-2e-4, 2e-4):.6f}",
+                    f"{lat + rng.uniform(-2e-4, 2e-4):.6f}",
+                    "张先生",
+                    f"139{rng.randrange(10**8):08d}",
+                    rng.choice(units) if status != "待受理" else "",
+                    dispatched.strftime(fmt) if dispatched else "",
+                    closed.strftime(fmt) if closed else "",
+                    status,
+                    "已处理完毕并答复来电人" if closed else "",
+                    rng.choice(SATISFACTION) if closed else "",
+                ]
+            )
+
+
+def copy_baseline(path: Path) -> float:
+    columns = ", ".join(f"c{i} text" for i in range(len(HEADERS)))
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE UNLOGGED TABLE bench_import_copy ({columns})")
+        try:
+            with (
+                path.open("rb") as handle,
+                cursor.cursor.copy(
+                    "COPY bench_import_copy FROM STDIN (FORMAT csv, HEADER true, ENCODING 'GB18030')"
+                ) as copy,
+            ):
+                while data := handle.read(1 << 20):
+                    copy.write(data)
+            elapsed = time.perf_counter() - started
+        finally:
+            cursor.execute("DROP TABLE bench_import_copy")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--live-rows", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=2000)
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("set DATABASE_URL to a PostgreSQL database holding the demo district")
+    run = datetime.now().strftime("%H%M%S")
+    mapping_path = Path(tempfile.mkdtemp()) / "wgs84.toml"
+    mapping_path.write_text(
+        DEFAULT_MAPPING.read_text(encoding="utf-8").replace('crs = "gcj02"', 'crs = "wgs84"'),
+        encoding="utf-8",
+    )
+    mapping = load_mapping(mapping_path)
+    folder = Path(tempfile.mkdtemp())
+    history_file = folder / "history.csv"
+    live_file = folder / "live.csv"
+    make_export(history_file, args.rows, f"BENCH-{run}-H", 1)
+    make_export(live_file, args.live_rows, f"BENCH-{run}-L", 2)
+
+    copy_seconds = copy_baseline(history_file)
+    print(f"COPY of the file:      {args.rows / copy_seconds:10,.0f} rows/s ({copy_seconds:.2f} s)")
+    for label, path, mode, count in (
+        ("historical", history_file, "historical", args.rows),
+        ("historical, again", history_file, "historical", args.rows),
+        ("live", live_file, "live", args.live_rows),
+    ):
+        cpu = time.process_time()
+        result = import_cases(path=path, mapping=mapping, mode=mode, batch=args.batch)
+        cpu = time.process_time() - cpu
+        print(
+            f"{label + ':':22} {count / result.seconds:10,.0f} rows/s ({result.seconds:.2f} s; "
+            f"{count / cpu:,.0f} rows per CPU-second of this process; "
+            f"imported {result.imported}, skipped {result.skipped}, refused {result.refused}, "
+            f"events {result.events})"
+        )
+
+
+if __name__ == "__main__":
+    main()
