@@ -60,7 +60,7 @@ class AttemptInline(admin.TabularInline):
     model = Attempt
     extra = 0
     can_delete = False
-    fields = ["at", "status_code", "ok", "duration_ms", "error", "response_excerpt"]
+    fields = ("at", "status_code", "ok", "duration_ms", "error", "response_excerpt")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -11,6 +11,7 @@ the lease runs out (the event is then sent again: at least once, never lost).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -187,7 +188,9 @@ def _excerpt(raw: bytes) -> str:
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Outcome:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    if not url.lower().startswith(("http://", "https://")):
+        return Outcome(False, None, 0, "只支持 http 和 https 推送地址", "")
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     started = time.perf_counter()
     status: int | None = None
     error = excerpt = ""
@@ -198,10 +201,8 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Outc
     except urllib.error.HTTPError as exc:
         status = exc.code
         error = f"HTTP {exc.code}"
-        try:
+        with contextlib.suppress(OSError):
             excerpt = _excerpt(exc.read(EXCERPT_CHARS * 4))
-        except OSError:
-            pass
     except (OSError, ValueError) as exc:  # refused, timed out, TLS, a bad URL
         error = f"{type(exc).__name__}: {exc}"[:500]
     duration = round((time.perf_counter() - started) * 1000)

@@ -39,7 +39,7 @@ def test_two_workers_claiming_at_once_never_both_deliver_an_event(
                 if not done["delivered"] and not done["failed"]:
                     break
                 time.sleep(0.001)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()

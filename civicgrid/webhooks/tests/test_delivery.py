@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,7 +46,10 @@ def test_the_documented_recipe_accepts_the_signature_and_refuses_forgeries(
     assert verify(subscription.secret, got.headers, got.body)
     assert not verify("whsec_not-the-secret", got.headers, got.body)
     assert not verify(subscription.secret, got.headers, got.body.replace(b"created", b"closed"))
-    stale = {**got.headers, "X-Civicgrid-Timestamp": str(int(got.headers["X-Civicgrid-Timestamp"]) - 3600)}
+    stale = {
+        **got.headers,
+        "X-Civicgrid-Timestamp": str(int(got.headers["X-Civicgrid-Timestamp"]) - 3600),
+    }
     assert not verify(subscription.secret, stale, got.body)
 
     body = got.json
@@ -56,7 +60,8 @@ def test_the_documented_recipe_accepts_the_signature_and_refuses_forgeries(
     assert body["case"]["category"]["code"] == case.category.code
     assert body["case"]["grid"]["code"] == case.grid.code  # type: ignore[union-attr]
     assert body["occurred_at"].endswith("+08:00")
-    assert "13912345678" not in got.body.decode() and "张先生" not in got.body.decode()
+    assert "13912345678" not in got.body.decode()
+    assert "张先生" not in got.body.decode()
     assert got.headers["Content-Type"].startswith("application/json")
 
 
@@ -84,7 +89,8 @@ def test_an_answer_other_than_2xx_is_retried_later_and_logged(
     assert row.attempts == 1
     assert timedelta(seconds=23) < row.next_attempt_at - before < timedelta(seconds=37)
     [attempt] = Attempt.objects.all()
-    assert attempt.status_code == answer and not attempt.ok
+    assert attempt.status_code == answer
+    assert not attempt.ok
     assert attempt.response_excerpt == "receiver is down"
     assert f"HTTP {answer}" in row.last_error
     assert delivery.deliver_due() == {"delivered": 0, "failed": 0}  # not due yet
@@ -138,7 +144,10 @@ def test_a_receiver_down_for_an_hour_gets_everything_afterwards_in_order(
     start = timezone.now().replace(microsecond=0)
     with time_machine.travel(start, tick=False) as traveller:
         receiver.status = 503
-        made = [_walk(new_case(description=f"占道 {i}"), call_taker, dispatcher, city_unit) for i in range(3)]
+        made = [
+            _walk(new_case(description=f"占道 {i}"), call_taker, dispatcher, city_unit)
+            for i in range(3)
+        ]
         delivery.deliver_due()
         back_up = start + timedelta(hours=1)
         for _step in range(100):
@@ -167,7 +176,7 @@ def test_a_receiver_down_for_an_hour_gets_everything_afterwards_in_order(
     head = Delivery.objects.filter(case=made[0]).order_by("id").first()
     assert head is not None
     times = list(head.log.order_by("id").values_list("at", flat=True))
-    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     assert len(gaps) >= 7
     for n, gap in enumerate(gaps[:7]):
         base = 30 * 2**n
@@ -233,7 +242,8 @@ def test_a_worker_that_died_after_posting_sends_again_with_the_same_event_id(
         delivery.deliver_due(worker="restarted")
     assert Delivery.objects.get().status == DeliveryStatus.DELIVERED
     ids = [r.event_id for r in receiver.accepted]
-    assert len(ids) == 2 and ids[0] == ids[1]  # at least once; the receiver dedupes
+    assert len(ids) == 2
+    assert ids[0] == ids[1]
 
 
 def test_after_24_hours_of_failure_a_delivery_is_marked_failed_and_holds_its_case_back(
@@ -257,7 +267,8 @@ def test_after_24_hours_of_failure_a_delivery_is_marked_failed_and_holds_its_cas
         assert head.status == DeliveryStatus.FAILED
         assert timezone.now() - start >= timedelta(hours=24)
         assert 10 <= head.attempts <= 20
-        assert later.status == DeliveryStatus.PENDING and later.attempts == 0
+        assert later.status == DeliveryStatus.PENDING
+        assert later.attempts == 0
         assert {r.event_id for r in receiver.requests} == {head.event_id}
 
 

@@ -54,19 +54,22 @@ def test_a_rolled_back_change_leaves_no_event(
     case = new_case()
     case = cases.accept_case(case=case, actor=case.created_by)  # type: ignore[arg-type]
     before = Delivery.objects.count()
-    with pytest.raises(RuntimeError), transaction.atomic():
-        cases.dispatch_case(case=case, actor=dispatcher, unit=city_unit)
-        assert Delivery.objects.count() == before + 1  # written inside the transaction
-        raise RuntimeError("the request died before the commit")
+
+    def dispatch_then_die() -> None:
+        with transaction.atomic():
+            cases.dispatch_case(case=case, actor=dispatcher, unit=city_unit)
+            assert Delivery.objects.count() == before + 1  # written inside the transaction
+            raise RuntimeError("the request died before the commit")
+
+    with pytest.raises(RuntimeError):
+        dispatch_then_die()
     assert Delivery.objects.count() == before
 
 
 def test_the_snapshot_holds_no_personal_data(
     subscription: Subscription, new_case: IntakeFactory
 ) -> None:
-    case = new_case(
-        description="张先生家门口有人占道，电话13912345678", requester_name="张先生"
-    )
+    case = new_case(description="张先生家门口有人占道，电话13912345678", requester_name="张先生")
     snap = Delivery.objects.get(case=case).snapshot
     text = str(snap)
     assert "13912345678" not in text
@@ -81,7 +84,9 @@ def test_a_confidential_case_is_sent_without_its_place(
 ) -> None:
     case = new_case(is_confidential=True, address="七里河区某小区3号楼")
     snap = Delivery.objects.get(case=case).snapshot["case"]
-    assert snap["address"] == "" and snap["lon"] is None and snap["lat"] is None
+    assert snap["address"] == ""
+    assert snap["lon"] is None
+    assert snap["lat"] is None
 
 
 def test_a_subscription_gets_only_its_event_types_and_its_grid(
@@ -94,9 +99,9 @@ def test_a_subscription_gets_only_its_event_types_and_its_grid(
     east = new_case()
     west = new_case(lon=WEST_POINT[0], lat=WEST_POINT[1])
     cases.accept_case(case=east, actor=call_taker)
-    assert list(Delivery.objects.filter(subscription=only_closed).values_list("case", "event_type")) == [
-        (east.pk, EventType.ACCEPTED)
-    ]
+    assert list(
+        Delivery.objects.filter(subscription=only_closed).values_list("case", "event_type")
+    ) == [(east.pk, EventType.ACCEPTED)]
     assert set(Delivery.objects.filter(subscription=west_only).values_list("case", flat=True)) == {
         west.pk
     }
