@@ -13,10 +13,12 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         from civicgrid.core import periodic
+        from civicgrid.webhooks.delivery import anything_due
         from civicgrid.webhooks.tasks import deliver_webhooks
 
         periodic.register(
             "webhooks.deliver",
             every=settings.CIVICGRID_WEBHOOKS_POLL_SECONDS,
             task=deliver_webhooks,
+            has_work=anything_due,
         )

@@ -132,6 +132,13 @@ def due(now: datetime) -> Any:
     )
 
 
+def anything_due() -> bool:
+    """Whether a delivery may be due (one indexed query; the worker asks before enqueuing)."""
+    return Delivery.objects.filter(
+        status=DeliveryStatus.PENDING, next_attempt_at__lte=timezone.now()
+    ).exists()
+
+
 def _take(ids: list[int], now: datetime, worker: str) -> list[int]:
     taken = []
     for pk in ids:
