@@ -82,6 +82,7 @@ def retry(*, deliveries: Iterable[Delivery]) -> int:
     ).update(
         status=DeliveryStatus.PENDING,
         next_attempt_at=timezone.now(),
+        attempts=0,
         first_attempt_at=None,
         claimed_until=None,
         claimed_by="",
