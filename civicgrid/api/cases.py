@@ -8,6 +8,7 @@ from typing import Any
 
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
@@ -351,13 +352,13 @@ def _check_districts(request: HttpRequest, payload: CaseIn) -> None:
     if roots is None:
         return
     if payload.lon is None or payload.lat is None:
-        raise HttpError(400, "该接口密钥限定了辖区，登记案件须提供经纬度")
+        raise HttpError(400, _("该接口密钥限定了辖区，登记案件须提供经纬度"))
     try:
         where = locator.locate(payload.lon, payload.lat, payload.crs)
     except ValueError as exc:
         raise HttpError(400, str(exc)) from exc
     if not where.inside or where.path[0].id not in {root.pk for root in roots}:
-        raise HttpError(403, "该接口密钥无权在此位置所在辖区登记案件")
+        raise HttpError(403, _("该接口密钥无权在此位置所在辖区登记案件"))
 
 
 # -- endpoints ---------------------------------------------------------------------------
