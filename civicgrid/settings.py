@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "civicgrid.stats",
     "civicgrid.exchange",
     "civicgrid.open311",
+    "civicgrid.webhooks",
     "civicgrid.web",
     "civicgrid.api",
     "civicgrid.demo",
@@ -98,6 +99,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "civicgrid.api.middleware.IntegrationAccessLog",
 ]
 
 ROOT_URLCONF = "civicgrid.urls"
@@ -177,6 +179,15 @@ TASKS = {
 # A worker is reported healthy when it wrote a heartbeat within this many seconds.
 CIVICGRID_WORKER_HEARTBEAT_SECONDS = env_float("CIVICGRID_WORKER_HEARTBEAT_SECONDS", 10.0)
 CIVICGRID_WORKER_STALE_SECONDS = env_float("CIVICGRID_WORKER_STALE_SECONDS", 60.0)
+
+# --- Outbound webhooks (docs/webhooks.md) ---------------------------------------
+# How often each worker looks for due deliveries; how long one POST may take; how
+# long a process trusts "there is no active subscription" before asking again.
+CIVICGRID_WEBHOOKS_POLL_SECONDS = env_float("CIVICGRID_WEBHOOKS_POLL_SECONDS", 5.0)
+CIVICGRID_WEBHOOKS_TIMEOUT_SECONDS = env_float("CIVICGRID_WEBHOOKS_TIMEOUT_SECONDS", 10.0)
+CIVICGRID_WEBHOOKS_RECHECK_SECONDS = env_float("CIVICGRID_WEBHOOKS_RECHECK_SECONDS", 5.0)
+# A delivery still failing this many hours after its first attempt is marked failed.
+CIVICGRID_WEBHOOKS_GIVE_UP_HOURS = env_float("CIVICGRID_WEBHOOKS_GIVE_UP_HOURS", 24.0)
 
 # --- Language and time ------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

@@ -144,6 +144,7 @@ class Scope(models.TextChoices):
     OPEN311_WRITE = "open311:write", _("Open311 提交诉求与进展")
     CASES_READ = "api:cases:read", _("接口：读取案件")
     CASES_WRITE = "api:cases:write", _("接口：登记与办理案件")
+    GRIDS_READ = "api:grids:read", _("接口：读取网格与定位")
 
 
 class IntegrationQuerySet(models.QuerySet["Integration"]):

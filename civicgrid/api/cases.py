@@ -6,18 +6,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 
 from civicgrid.accounts.models import User
+from civicgrid.api.auth import district_roots, districts_q, in_districts
 from civicgrid.cases import selectors, services
 from civicgrid.cases.access import get_case_for_user, visible_cases
 from civicgrid.cases.errors import CaseConflict, CaseError, CaseForbidden
 from civicgrid.cases.models import Attachment, AttachmentKind, Case, Category, Channel, Urgency
-from civicgrid.grids import crs
+from civicgrid.grids import crs, locator
 from civicgrid.grids.access import get_grid_for_user
 from civicgrid.grids.models import HandlingUnit
 
@@ -325,6 +327,8 @@ def _with_relations(qs: Any) -> Any:
 
 def _load(request: HttpRequest, case_id: int, version: int | None = None) -> Case:
     case = get_case_for_user(request.user, case_id)  # type: ignore[arg-type]
+    if not in_districts(request, case.grid_path):  # an integration key's districts
+        raise Http404
     if version is not None and version != case.version:
         raise HttpError(409, "案件已被他人更新，请刷新后重试")
     return case
@@ -342,6 +346,21 @@ def _run(request: HttpRequest, fn: Any, **kwargs: Any) -> Any:
         raise HttpError(400, exc.message) from exc
 
 
+def _check_districts(request: HttpRequest, payload: CaseIn) -> None:
+    """A key limited to districts files cases located inside them only."""
+    roots = district_roots(request)
+    if roots is None:
+        return
+    if payload.lon is None or payload.lat is None:
+        raise HttpError(400, _("该接口密钥限定了辖区，登记案件须提供经纬度"))
+    try:
+        where = locator.locate(payload.lon, payload.lat, payload.crs)
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from exc
+    if not where.inside or where.path[0].id not in {root.pk for root in roots}:
+        raise HttpError(403, _("该接口密钥无权在此位置所在辖区登记案件"))
+
+
 # -- endpoints ---------------------------------------------------------------------------
 @router.post(
     "/cases",
@@ -352,6 +371,7 @@ def create_case(request: HttpRequest, payload: CaseIn, response: HttpResponse) -
     category = Category.objects.filter(code=payload.category).select_related("parent").first()
     if category is None:
         raise HttpError(400, f"未知的类别编码：{payload.category}")
+    _check_districts(request, payload)
     data = services.Intake(
         **payload.dict(exclude={"category"}),
         category=category,
@@ -376,7 +396,8 @@ def search_cases(request: HttpRequest, filters: Query[CaseFilter]) -> dict[str, 
         received_to=filters.received_to,
         q=filters.q or "",
     )
-    qs = _with_relations(selectors.filter_cases(visible_cases(user), wanted))
+    visible = visible_cases(user).filter(districts_q(request, "grid_path"))
+    qs = _with_relations(selectors.filter_cases(visible, wanted))
     try:
         page = selectors.page_cases(qs, after=filters.cursor or "", limit=filters.limit)
     except selectors.InvalidCursor as exc:
@@ -398,7 +419,11 @@ def case_detail(request: HttpRequest, case_id: int) -> dict[str, Any]:
 def case_duplicates(request: HttpRequest, case_id: int) -> list[dict[str, Any]]:
     user: User = request.user  # type: ignore[assignment]
     case = _load(request, case_id)
-    visible = set(visible_cases(user).values_list("pk", flat=True)[:10000])
+    visible = set(
+        visible_cases(user)
+        .filter(districts_q(request, "grid_path"))
+        .values_list("pk", flat=True)[:10000]
+    )
     found = selectors.possible_duplicates(
         category=case.category, lon=case.lon, lat=case.lat, at=case.received_at, exclude_id=case.pk
     )
@@ -565,7 +590,7 @@ def decide_void(
 
 @router.post("/cases/{case_id}/merge", response=RESPONSES, summary="并单")
 def merge(request: HttpRequest, case_id: int, body: MergeIn, version: int | None = None) -> Any:
-    into = get_case_for_user(request.user, body.into)  # type: ignore[arg-type]
+    into = _load(request, body.into)
     return _transition(request, case_id, version, services.merge_case, into=into, note=body.note)
 
 

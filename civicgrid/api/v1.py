@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import shapely
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Query, Schema
 from ninja.errors import HttpError
 
 from civicgrid.accounts.models import Membership, Role
-from civicgrid.api.auth import AUTH
+from civicgrid.api.auth import AUTH, KeyRefused, districts_q, in_districts
 from civicgrid.api.cases import router as cases_router
 from civicgrid.grids import crs, locator
 from civicgrid.grids.access import get_grid_for_user, visible_grids
@@ -24,6 +24,15 @@ api = NinjaAPI(
     urls_namespace="api-v1",
 )
 api.add_router("/", cases_router)
+
+
+@api.exception_handler(KeyRefused)
+def key_refused(request: HttpRequest, exc: KeyRefused) -> HttpResponse:
+    """An integration key's call refused: 401, 403 or 429 with ``{"detail": …}``."""
+    response = api.create_response(request, {"detail": exc.message}, status=exc.status)
+    for name, value in exc.headers.items():
+        response[name] = value
+    return response
 
 
 class GridRefOut(Schema):
@@ -89,7 +98,7 @@ def _grid_out(g: Grid) -> dict[str, Any]:
 
 
 def _filtered(request: HttpRequest, filters: GridFilter) -> Any:
-    qs = visible_grids(request.user)  # type: ignore[arg-type]
+    qs = visible_grids(request.user).filter(districts_q(request, "path"))  # type: ignore[arg-type]
     if filters.level is not None:
         qs = qs.filter(level=filters.level)
     if filters.parent is not None:
@@ -146,6 +155,8 @@ def grids_geojson(request: HttpRequest, filters: Query[GridFilter]) -> dict[str,
 @api.get("/grids/{grid_id}", response=GridDetailOut, summary="网格详情")
 def grid_detail(request: HttpRequest, grid_id: int) -> dict[str, Any]:
     grid = get_grid_for_user(request.user, grid_id)  # type: ignore[arg-type]
+    if not in_districts(request, grid.path):
+        raise Http404
     workers = (
         Membership.objects.active()
         .filter(grid=grid, role=Role.GRID_WORKER)

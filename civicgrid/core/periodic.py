@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,13 +24,18 @@ class PeriodicJob:
     every: float
     task: Any  # a django_tasks Task
     next_run: float = field(default=0.0)
+    #: When given, the job is only enqueued when this says there is work (a cheap
+    #: query), so that a frequent job does not fill the task table with empty runs.
+    has_work: Callable[[], bool] | None = None
 
 
 _registry: dict[str, PeriodicJob] = {}
 
 
-def register(name: str, *, every: float, task: Any) -> None:
-    _registry[name] = PeriodicJob(name=name, every=every, task=task)
+def register(
+    name: str, *, every: float, task: Any, has_work: Callable[[], bool] | None = None
+) -> None:
+    _registry[name] = PeriodicJob(name=name, every=every, task=task, has_work=has_work)
 
 
 def jobs() -> list[PeriodicJob]:
@@ -44,6 +50,9 @@ def enqueue_due(now: float | None = None) -> list[str]:
         if now < job.next_run:
             continue
         try:
+            if job.has_work is not None and not job.has_work():
+                job.next_run = now + job.every
+                continue
             job.task.enqueue()
         except Exception:
             logger.exception("could not enqueue periodic job %s", job.name)

@@ -26,6 +26,7 @@ from civicgrid.cases.models import (
 from civicgrid.cases.workflow import STAGE_OF_STATUS, TRANSITIONS
 from civicgrid.grids.models import HandlingUnit
 from civicgrid.stats import rollups
+from civicgrid.webhooks import outbox
 
 
 def record_event(
@@ -42,7 +43,7 @@ def record_event(
     payload: dict[str, Any] | None = None,
     unit: HandlingUnit | None = None,
 ) -> CaseEvent:
-    return CaseEvent.objects.create(
+    event = CaseEvent.objects.create(
         case=case,
         action=action,
         actor=actor,
@@ -55,6 +56,8 @@ def record_event(
         is_public=public,
         payload=payload or {},
     )
+    outbox.record(case, event)  # webhooks: in this transaction, so never lost
+    return event
 
 
 def time_limit(case: Case, stage: str) -> tuple[Decimal, str]:
