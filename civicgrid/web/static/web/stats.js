@@ -173,7 +173,7 @@
     return {
       backgroundColor: "transparent",
       color: SERIES_COLORS,
-      textStyle: { color: TEXT, fontFamily: "inherit" },
+      textStyle: { color: TEXT, fontFamily: "inherit", fontSize: SCREEN ? 14 : 12 },
       animationDuration: 400,
     };
   }
@@ -188,7 +188,7 @@
     if (!c) return;
     const x = trend.rows.map((r) => axisLabel(r, trend.grain));
     const line = (name, key, extra) => ({
-      name, type: "line", smooth: true, symbolSize: 5, data: trend.rows.map((r) => r[key]), ...extra,
+      name, type: "line", smooth: 0.25, symbolSize: 5, data: trend.rows.map((r) => r[key]), ...extra,
     });
     c.setOption({
       ...base(),
@@ -245,6 +245,9 @@
   let map = null;
   let areaLayer = null;
   let heatLayer = null;
+  let labelLayer = null;
+  // Names are written on the areas up to this many (a community's grids, a district's subdistricts).
+  const MAX_LABELS = 40;
 
   function initMap() {
     const node = $("[data-map]");
@@ -259,9 +262,10 @@
     }
     map.setView([36.0, 103.8], 11, { animate: false });
     areaLayer = L.geoJSON(null, { style: areaStyle, onEachFeature: bindArea }).addTo(map);
+    labelLayer = L.layerGroup().addTo(map);
     const overlays = { [S.areas]: areaLayer };
     if (L.heatLayer) {
-      heatLayer = L.heatLayer([], { radius: SCREEN ? 22 : 18, blur: 16, maxZoom: 15, minOpacity: 0.25 }).addTo(map);
+      heatLayer = L.heatLayer([], { radius: SCREEN ? 26 : 20, blur: 16, maxZoom: 15, minOpacity: 0.45 }).addTo(map);
       overlays[S.heat] = heatLayer;
     }
     L.control.layers(null, overlays, { collapsed: false, position: "topright" }).addTo(map);
@@ -320,11 +324,20 @@
   function drawGeo(geo) {
     if (!map) return;
     areaLayer.clearLayers();
+    labelLayer.clearLayers();
     areaLayer.addData(geo);
+    if (geo.features.length <= MAX_LABELS) {
+      areaLayer.eachLayer((layer) => {
+        const icon = L.divIcon({ className: "stats-area-label", html: "<span></span>", iconSize: null });
+        const marker = L.marker(layer.getBounds().getCenter(), { icon, interactive: false, keyboard: false });
+        marker.addTo(labelLayer);
+        marker.getElement().firstChild.textContent = layer.feature.properties.name;
+      });
+    }
     const [x0, y0, x1, y1] = geo.bbox;
     map.fitBounds([[y0, x0], [y1, x1]], { padding: [10, 10], animate: false });
     const node = $("[data-map]");
-    node.dataset.areas = String(geo.features.length);
+    node.dataset.areaCount = String(geo.features.length);
     node.dataset.grid = String(state.grid);
   }
 
@@ -369,7 +382,8 @@
 
   function drawHeat(heat) {
     if (!heatLayer) return;
-    heatLayer.setOptions({ max: Math.max(1, heat.max) });
+    // Half the busiest cell is already "hot": a few cases still show.
+    heatLayer.setOptions({ max: Math.max(1, heat.max / 2) });
     heatLayer.setLatLngs(heat.points);
     const node = $("[data-map]");
     node.dataset.heatPoints = String(heat.points.length);
