@@ -202,7 +202,7 @@
         line(S.closed, "closed"),
         line(S.overdue, "overdue", { lineStyle: { type: "dashed" } }),
       ],
-    }, true);
+    });
   }
 
   function drawCategories(rows, others) {
@@ -223,7 +223,7 @@
         label: { show: true, position: "right", color: TEXT },
         itemStyle: { borderRadius: [0, 3, 3, 0] },
       }],
-    }, true);
+    });
   }
 
   function drawChannels(rows) {
@@ -238,7 +238,7 @@
         label: { color: TEXT, formatter: "{b}\n{d}%" },
         data: rows.filter((r) => r.received > 0).map((r) => ({ name: r.name, value: r.received })),
       }],
-    }, true);
+    });
   }
 
   // -- the map: choropleth of the areas under the scope, heat of the case locations ----------
@@ -382,8 +382,8 @@
 
   function drawHeat(heat) {
     if (!heatLayer) return;
-    // Half the busiest cell is already "hot": a few cases still show.
-    heatLayer.setOptions({ max: Math.max(1, heat.max / 2) });
+    // Three quarters of the busiest cell is already "hot": a few cases still show.
+    heatLayer.setOptions({ max: Math.max(1, heat.max * 0.75) });
     heatLayer.setLatLngs(heat.points);
     const node = $("[data-map]");
     node.dataset.heatPoints = String(heat.points.length);
