@@ -460,3 +460,7 @@ def test_the_pages_carry_their_configuration_and_the_download_links(
     assert "web/stats.js" in page
     assert '"refresh": 10' in screen  # at least 10 seconds between fetches
     assert '"mode": "screen"' in screen
+    # No day asked for: the screen's "month" follows the calendar when left running.
+    assert '"period": {"period": "month"}' in screen
+    pinned = client.get("/stats/screen/", {"period": "week", "date": "2020-06-17"}).content
+    assert '"period": {"period": "week", "date": "2020-06-17"}' in pinned.decode()

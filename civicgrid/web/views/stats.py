@@ -90,17 +90,13 @@ def _strings() -> dict[str, str]:
         "received": _("接办"),
         "closed": _("办结"),
         "overdue": _("超期"),
-        "cases": _("件"),
         "noData": _("暂无数据"),
         "others": _("其他"),
-        "up": _("返回上级"),
-        "drillHint": _("点击区域查看下级"),
         "heat": _("案件热力"),
         "areas": _("分区着色"),
         "updatedAt": _("更新于 {t}"),
         "heatNote": _("热力图取本时段最新的 {n} 件案件"),
         "noRate": _("无数据"),
-        "score": _("得分"),
     }
 
 
@@ -119,10 +115,14 @@ def _page_context(request: HttpRequest, *, mode: str) -> tuple[dict[str, Any], i
     raw_refresh = request.GET.get("refresh", "")
     if raw_refresh.isdigit():
         refresh = min(max(int(raw_refresh), 10), 600)
+    params = period.params()
+    if period.kind != "custom" and not request.GET.get("date"):
+        # No day asked for: "today" stays today on a screen left running overnight.
+        params.pop("date")
     config = {
         "mode": mode,
         "grid": grid.pk,
-        "period": period.params(),
+        "period": params,
         "refresh": refresh if mode == "screen" else 0,
         "urls": {
             "data": reverse("stats-data"),
@@ -130,7 +130,6 @@ def _page_context(request: HttpRequest, *, mode: str) -> tuple[dict[str, Any], i
             "heat": reverse("stats-heat"),
             "page": request.path,
         },
-        "kpis": list(dashboard.KPIS),
         "labels": labels,
         "strings": _strings(),
         "basemap": {
