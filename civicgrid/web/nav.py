@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from civicgrid.accounts.models import Role, User
 from civicgrid.cases.access import memberships
+from civicgrid.stats.access import STATS_ROLES
 
 #: Marker roles: any signed-in user, or anyone holding some membership.
 EVERYONE = "*"
@@ -54,6 +55,12 @@ NAV: list[NavItem] = [
         _("网格员"), "field-home", _roles(Role.GRID_WORKER), also=("field-verify", "field-report")
     ),
     NavItem(_("辖区概览"), "overview", _roles(Role.COMMUNITY_STAFF, Role.LEADER, Role.SUPERVISOR)),
+    NavItem(
+        _("统计分析"),
+        "stats-dashboard",
+        frozenset(STATS_ROLES),
+        also=("stats-screen",),
+    ),
     # -- role pages end
     NavItem(_("案件"), "case-list", _roles(STAFF), also=("case-detail",)),
     NavItem(_("网格地图"), "grid-map", _roles(EVERYONE)),
