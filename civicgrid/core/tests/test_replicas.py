@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from civicgrid.accounts.models import User
@@ -137,3 +138,21 @@ class _Sink:
 
     def flush(self) -> None:
         pass
+
+
+def test_the_statistics_pages_read_from_the_replica(replica: str, transactional_db: None) -> None:
+    """Sessions and the login come from the primary; the figures from the replica."""
+    admin = User.objects.create_superuser(username="stats-admin", password="x")
+    User.objects.using(replica).create(
+        pk=admin.pk, username="stats-admin", is_superuser=True, is_staff=True
+    )
+    client = Client()
+    client.force_login(admin)
+    with (
+        CaptureQueriesContext(connections[replica]) as on_replica,
+        CaptureQueriesContext(connections[DEFAULT_DB_ALIAS]) as on_primary,
+    ):
+        client.get("/stats/data/?period=year")
+    tables = " ".join(q["sql"] for q in on_replica)
+    assert "grids_grid" in tables
+    assert not any("grids_grid" in q["sql"] for q in on_primary)

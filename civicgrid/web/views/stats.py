@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
+from civicgrid.core.routers import reads_from_replica
 from civicgrid.grids.models import Grid, Level
 from civicgrid.stats import dashboard, exports, measures
 from civicgrid.stats.access import stats_scope, trail
@@ -160,6 +161,7 @@ def _query(grid: Grid, period: Period) -> str:
 
 @login_required
 @require_GET
+@reads_from_replica
 def stats_dashboard(request: HttpRequest) -> HttpResponse:
     context, status = _page_context(request, mode="dashboard")
     return render(request, "web/stats/dashboard.html", context, status=status)
@@ -167,6 +169,7 @@ def stats_dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@reads_from_replica
 def stats_screen(request: HttpRequest) -> HttpResponse:
     context, status = _page_context(request, mode="screen")
     return render(request, "web/stats/screen.html", context, status=status)
@@ -175,6 +178,7 @@ def stats_screen(request: HttpRequest) -> HttpResponse:
 # -- JSON ----------------------------------------------------------------------------------------
 @login_required
 @require_GET
+@reads_from_replica
 def stats_data(request: HttpRequest) -> JsonResponse:
     """Every figure of the pages for the scope and period (``stats.dashboard``)."""
     grid, roots = _scope(request)
@@ -189,6 +193,7 @@ def stats_data(request: HttpRequest) -> JsonResponse:
 
 @login_required
 @require_GET
+@reads_from_replica
 def stats_geo(request: HttpRequest) -> JsonResponse:
     """The outlines of the areas under the scope (simplified, cached per tree version)."""
     grid, _roots = _scope(request)
@@ -199,6 +204,7 @@ def stats_geo(request: HttpRequest) -> JsonResponse:
 
 @login_required
 @require_GET
+@reads_from_replica
 def stats_heat(request: HttpRequest) -> JsonResponse:
     """The heat map's cells for the scope and period."""
     grid, _roots = _scope(request)
@@ -231,6 +237,7 @@ def _download(body: bytes, filename: str, content_type: str) -> HttpResponse:
 
 @login_required
 @require_GET
+@reads_from_replica
 def stats_export(request: HttpRequest, table: str, fmt: str) -> HttpResponse:
     """One table of the pages as XLSX or CSV, for the same scope and period."""
     if table not in EXPORT_LABELS or fmt not in FORMATS:
@@ -253,6 +260,7 @@ def stats_export(request: HttpRequest, table: str, fmt: str) -> HttpResponse:
 
 @login_required
 @require_GET
+@reads_from_replica
 def stats_report(request: HttpRequest, kind: str) -> HttpResponse:
     """The centre's daily, weekly or monthly report (XLSX) of the period containing
     ``date`` (default: today), for the scope."""
