@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.http import Http404
 
 from civicgrid.accounts.models import Membership, Role, User
-from civicgrid.cases.models import Case, CaseQuerySet
+from civicgrid.cases.models import Case, CaseQuerySet, unit_q
 
 #: A pseudo-role: staff of a unit that assists on the case (may see and add notes).
 ASSISTING = "assisting_unit"
@@ -45,15 +45,19 @@ def visible_cases(user: User) -> CaseQuerySet:
         return Case.objects.none()
     if user.is_superuser:
         return Case.objects.all()
+    # One row per case whatever the memberships: the assisting units through EXISTS
+    # rather than a join, so no DISTINCT (which would make PostgreSQL compare and sort
+    # whole rows before a page's LIMIT).
     query = Q(pk__in=[])
+    units = sorted({m.unit_id for m in _memberships(user) if m.unit_id})
+    if units:
+        query |= unit_q(units)
     for m in _memberships(user):
-        if m.unit_id:
-            query |= Q(lead_unit_id=m.unit_id) | Q(assisting_units__id=m.unit_id)
-        elif m.grid is not None:
+        if not m.unit_id and m.grid is not None:
             query |= Q(grid_path__startswith=m.grid.path)
             if m.grid.parent_id is None:
                 query |= Q(grid_path="")
-    return Case.objects.filter(query).distinct()
+    return Case.objects.filter(query)
 
 
 def get_case_for_user(user: User, pk: int) -> Case:

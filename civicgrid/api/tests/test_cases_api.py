@@ -236,6 +236,50 @@ def test_search_filters_paginates_by_cursor_and_masks_requesters(
     assert client.get("/api/v1/cases", {"cursor": "!!"}).status_code == 400
 
 
+#: What ``GET /api/v1/cases`` costs in queries with a session (the session, the user,
+#: the memberships, the page): fixed, whatever the page size, so an N+1 shows here.
+SEARCH_QUERIES = 4
+
+
+def test_a_search_page_takes_the_same_queries_for_one_case_or_fifty(
+    as_user: Callable[[User], Client],
+    new_case: IntakeFactory,
+    dispatcher: User,
+    unit_handler: User,
+    city_unit: HandlingUnit,
+    west_unit: HandlingUnit,
+    django_assert_num_queries: Any,
+) -> None:
+    first = new_case(description="第一件")
+    client, unit_client = as_user(dispatcher), as_user(unit_handler)
+    with django_assert_num_queries(SEARCH_QUERIES):
+        assert [c["id"] for c in client.get("/api/v1/cases").json()["items"]] == [first.pk]
+    cases = [first] + [new_case(description=f"第{i}件") for i in range(59)]
+    # Led by the unit, and some assisted by it too (each still once: EXISTS, no join).
+    Case.objects.update(lead_unit=city_unit)
+    for case in cases[::3]:
+        case.assisting_units.set([city_unit, west_unit])
+    newest = [c.pk for c in reversed(cases)]
+    for who in (client, unit_client):
+        with django_assert_num_queries(SEARCH_QUERIES):
+            page = who.get("/api/v1/cases", {"limit": 50}).json()
+        assert [c["id"] for c in page["items"]] == newest[:50]
+        with django_assert_num_queries(SEARCH_QUERIES):
+            rest = who.get("/api/v1/cases", {"limit": 50, "cursor": page["next_cursor"]}).json()
+        assert [c["id"] for c in rest["items"]] == newest[50:]
+        assert rest["next_cursor"] is None
+    # Filters and a text search add no query per case either.
+    with django_assert_num_queries(SEARCH_QUERIES):
+        query: dict[str, str | int | list[str]] = {
+            "unit": west_unit.pk,
+            "q": "件",
+            "status": ["new"],
+            "limit": 50,
+        }
+        found = client.get("/api/v1/cases", query).json()
+    assert [c["id"] for c in found["items"]] == [c.pk for c in reversed(cases[::3])]
+
+
 def test_the_seed_story_replays_through_the_api(
     as_user: Callable[[User], Client],
     tree: Tree,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from civicgrid.cases.models.attachment import Attachment, AttachmentKind
 from civicgrid.cases.models.case import (
     FINAL_STATUSES,
+    NO_DEADLINE,
     OPEN_STATUSES,
     Action,
     Approval,
@@ -16,6 +17,9 @@ from civicgrid.cases.models.case import (
     Channel,
     Deadline,
     Status,
+    due_key,
+    unit_q,
+    urgency_rank,
 )
 from civicgrid.cases.models.category import (
     Category,
@@ -36,6 +40,7 @@ from civicgrid.cases.models.workcalendar import (
 
 __all__ = [
     "FINAL_STATUSES",
+    "NO_DEADLINE",
     "OPEN_STATUSES",
     "Action",
     "Approval",
@@ -61,4 +66,7 @@ __all__ = [
     "Urgency",
     "WorkCalendarDay",
     "WorkCalendarYear",
+    "due_key",
+    "unit_q",
+    "urgency_rank",
 ]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case as SqlCase
+from django.db.models import DateTimeField, Exists, F, IntegerField, OuterRef, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -41,6 +45,26 @@ class Channel(models.TextChoices):
     IMPORT = "import", _("批量导入")
 
 
+#: Where a case without a running deadline sorts among deadlines ("urgent first").
+NO_DEADLINE = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def urgency_rank() -> SqlCase:
+    """特急 0, 紧急 1, 一般 2: the first key of "most urgent, first due first". The same
+    expression is indexed (``case_urgent_order``), so keep the two together."""
+    return SqlCase(
+        When(urgency=Urgency.EMERGENCY, then=Value(0)),
+        When(urgency=Urgency.URGENT, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+
+
+def due_key() -> Coalesce:
+    """The running stage's deadline, ``NO_DEADLINE`` when none runs: the second key."""
+    return Coalesce("due_at", Value(NO_DEADLINE, output_field=DateTimeField()))
+
+
 class CaseQuerySet(models.QuerySet["Case"]):
     def open(self) -> CaseQuerySet:
         return self.filter(status__in=OPEN_STATUSES)
@@ -49,10 +73,20 @@ class CaseQuerySet(models.QuerySet["Case"]):
         return self.filter(grid_path__startswith=root.path)
 
     def for_unit(self, unit_id: int) -> CaseQuerySet:
-        return self.filter(Q(lead_unit_id=unit_id) | Q(assisting_units__id=unit_id)).distinct()
+        """Cases the unit leads or assists (the assisting ones through ``EXISTS``, not a
+        join: no duplicate rows, so no ``DISTINCT``)."""
+        return self.filter(unit_q([unit_id]))
 
     def overdue(self) -> CaseQuerySet:
         return self.filter(is_overdue=True)
+
+
+def unit_q(unit_ids: list[int]) -> Q:
+    """Cases one of ``unit_ids`` leads or assists."""
+    assisting = Case.assisting_units.through.objects.filter(
+        case_id=OuterRef("pk"), handlingunit_id__in=unit_ids
+    )
+    return Q(lead_unit_id__in=unit_ids) | Q(Exists(assisting))
 
 
 class Case(models.Model):
@@ -171,6 +205,15 @@ class Case(models.Model):
             models.Index(fields=["status", "received_at"]),
             models.Index(fields=["category", "received_at"]),
             models.Index(fields=["lead_unit", "status"]),
+            # "Most urgent, first due first" (selectors.URGENT), walked in order.
+            models.Index(
+                urgency_rank(), due_key(), F("received_at"), F("id"), name="case_urgent_order"
+            ),
+            # The free-text search matches an external id exactly (the unique
+            # constraint's index begins with the channel).
+            models.Index(
+                fields=["external_id"], condition=~Q(external_id=""), name="case_external_id"
+            ),
         ]
 
     def __str__(self) -> str:
