@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 from pytest_django import Settings
 from pytest_django.live_server_helper import LiveServer
 
@@ -22,37 +22,13 @@ from civicgrid.accounts.models import User
 from civicgrid.grids import crs
 from civicgrid.grids.services import assign_grid_worker
 from civicgrid.grids.tests.fixtures import Tree
-from civicgrid.web.tests.conftest import PASSWORD, with_password
+from civicgrid.web.tests.conftest import PASSWORD, TIMEOUT_MS, with_password
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CIVICGRID_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = Path(
     os.environ.get("CIVICGRID_MAP_SCREENSHOT", Path(tempfile.gettempdir()) / "map.png")
 )
-TIMEOUT_MS = 20_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with pytest.MonkeyPatch.context() as mp, sync_playwright() as p:
-        # Playwright's sync API keeps an event loop running in this thread, which
-        # Django takes for async code; the ORM calls of the tests (and of their
-        # database fixtures, set up and torn down inside this one) are synchronous.
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
