@@ -250,6 +250,7 @@ def test_one_problem_from_the_citizen_through_every_desk_back_to_the_citizen(
     sign_in(worker, base, "wugang", "/field/")
     task = worker.locator(f".field-task[data-case='{case.pk}']")
     expect(task).to_contain_text("占道经营（测试）")
+    expect(worker.locator(".my-grid .field-counts")).to_contain_text("1 待核查")
     story.shot(worker, "field-home")
     task.click()
     expect(worker).to_have_url(f"{base}/field/verify/{case.pk}/")
@@ -267,6 +268,7 @@ def test_one_problem_from_the_citizen_through_every_desk_back_to_the_citizen(
     expect(worker).to_have_url(f"{base}/field/")
     expect(worker.locator(".messages .success")).to_contain_text(f"核查通过：{case.number}")
     expect(worker.locator(f".field-task[data-case='{case.pk}']")).to_have_count(0)
+    expect(worker.locator(".my-grid .field-counts")).to_contain_text("0 待核查")
     story.shot(worker, "field-verified")
     case.refresh_from_db()
     assert case.status == Status.HANDLED  # verified, waiting for the supervisor
