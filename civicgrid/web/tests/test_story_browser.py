@@ -175,7 +175,11 @@ def test_one_problem_from_the_citizen_through_every_desk_back_to_the_citizen(
 
     # -- 2. the call-taker finds it among the cases to accept, and accepts it -----------------
     office = story.watch(desk().new_page())
-    sign_in(office, base, "liufang", "/notifications/accept/")
+    sign_in(office, base, "liufang", "/")
+    expect(office.locator("#task-badge .count")).to_have_text("1")
+    office.locator("#task-badge").click()
+    office.locator(".task-tabs a.task-accept").click()
+    expect(office).to_have_url(f"{base}/notifications/accept/")
     row = office.locator(f"#case-table tbody tr[data-case='{case.pk}']")
     expect(row).to_contain_text(case.number)
     expect(row).to_contain_text("待受理")
@@ -197,7 +201,9 @@ def test_one_problem_from_the_citizen_through_every_desk_back_to_the_citizen(
 
     # -- 3. the dispatcher sends it from the queue to the suggested unit ------------------------
     office = story.watch(desk().new_page())
-    sign_in(office, base, "wangmin", "/dispatch/")
+    sign_in(office, base, "wangmin", "/")
+    office.locator(".mainnav").get_by_role("link", name="派遣队列").click()
+    expect(office).to_have_url(f"{base}/dispatch/")
     row = office.locator(f"#case-table tbody tr[data-case='{case.pk}']")
     expect(row).to_contain_text("待派遣")
     expect(row.locator("select[name=unit] option:checked")).to_have_text(
@@ -208,14 +214,18 @@ def test_one_problem_from_the_citizen_through_every_desk_back_to_the_citizen(
     expect(office.locator(f"#case-table tbody tr[data-case='{case.pk}']")).to_have_count(0)
     expect(office.get_by_text(f"案件 {case.number} 已派遣至 城管执法局东街道中队")).to_be_visible()
     story.shot(office, "dispatched")
-    office.goto(f"{base}/cases/{case.pk}/")
+    office.locator(".mainnav").get_by_role("link", name="案件").click()
+    office.locator("#case-table").get_by_role("link", name=case.number).click()
+    expect(office).to_have_url(f"{base}/cases/{case.pk}/")
     expect(office.locator(".case-head h1 .status")).to_have_text("待签收")
     expect(office.locator(".case-facts")).to_contain_text("城管执法局东街道中队")
     assert _timeline(office) == [Action.CREATE, Action.ACCEPT, Action.DISPATCH]
 
     # -- 4. the unit acknowledges in its inbox, then reports back on the case page ------------
     office = story.watch(desk().new_page())
-    sign_in(office, base, "chenjing", "/inbox/")
+    sign_in(office, base, "chenjing", "/")
+    office.locator(".mainnav").get_by_role("link", name="单位待办").click()
+    expect(office).to_have_url(f"{base}/inbox/")
     row = office.locator(f"#case-table tbody tr[data-case='{case.pk}']")
     expect(row).to_contain_text("待签收")
     story.shot(office, "unit-inbox")
@@ -247,7 +257,9 @@ def test_one_problem_from_the_citizen_through_every_desk_back_to_the_citizen(
 
     # -- 5. the grid worker verifies on site, on a phone, with a photo -------------------------
     worker = story.watch(phones())
-    sign_in(worker, base, "wugang", "/field/")
+    sign_in(worker, base, "wugang", "/")
+    worker.locator(".mainnav").get_by_role("link", name="网格员").click()
+    expect(worker).to_have_url(f"{base}/field/")
     task = worker.locator(f".field-task[data-case='{case.pk}']")
     expect(task).to_contain_text("占道经营（测试）")
     expect(worker.locator(".my-grid .field-counts")).to_contain_text("1 待核查")
@@ -276,13 +288,16 @@ def test_one_problem_from_the_citizen_through_every_desk_back_to_the_citizen(
 
     # -- 6. the supervisor closes it from the desk ------------------------------------------------
     office = story.watch(desk().new_page())
-    sign_in(office, base, "majun", "/desk/")
+    sign_in(office, base, "majun", "/")
+    office.locator(".mainnav").get_by_role("link", name="值班长工作台").click()
+    expect(office).to_have_url(f"{base}/desk/")
     closing = office.locator(f"#row-desk-closing-{case.pk}")
     expect(office.locator("#closing")).to_contain_text(case.number)
     story.shot(office, "supervisor-desk")
     closing.get_by_role("button", name="结案").click()
     expect(closing.locator(".row-notice")).to_contain_text("结案")
-    office.goto(f"{base}/cases/{case.pk}/")
+    office.locator("#closing").get_by_role("link", name=case.number).click()
+    expect(office).to_have_url(f"{base}/cases/{case.pk}/")
     expect(office.locator(".case-head h1 .status")).to_have_text("已结案")
     assert _timeline(office) == [
         Action.CREATE,
