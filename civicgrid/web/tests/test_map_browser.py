@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 from pytest_django import Settings
 from pytest_django.live_server_helper import LiveServer
 
@@ -154,6 +155,19 @@ def test_the_map_shows_searches_and_locates_the_grid_tree(
     expect(panel.locator(".crumbs li")).to_have_text(
         ["示范区", "东街道", "丁社区", "丁社区第2网格"]
     )
+    # Typed and sent at once on a slow line: what was sent opens, not the last search.
+    page.click("#grid-panel-close")
+
+    def slow(route: Route) -> None:
+        time.sleep(0.6)  # longer than the 300 ms the page waits while one types
+        route.continue_()
+
+    page.route(re.compile(r"/api/v1/grids\?"), slow)
+    page.fill("#grid-q", "620103001001002")
+    page.press("#grid-q", "Enter")
+    expect(panel.locator("h2")).to_have_text("甲社区第2网格")
+    expect(results).to_have_count(1)
+    page.unroute(re.compile(r"/api/v1/grids\?"))
     page.fill("#grid-q", "不存在的网格")
     page.press("#grid-q", "Enter")
     expect(page.locator("#search-status")).to_have_text("没有找到匹配的网格。")

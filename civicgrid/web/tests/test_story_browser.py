@@ -113,12 +113,7 @@ def _timeline(page: Page) -> list[str]:
     return [c.removeprefix("event-") for c in classes]
 
 
-def _status(page: Page) -> str:
-    return page.locator(".case-head h1 .status").inner_text().strip()
-
-
 def test_one_problem_from_the_citizen_through_every_desk_back_to_the_citizen(
-    browser: Browser,
     desk: Callable[[], BrowserContext],
     phones: Callable[[], Page],
     live_server: LiveServer,
