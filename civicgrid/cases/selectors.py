@@ -480,6 +480,12 @@ def _open_deadline(stage: str) -> Exists:
     )
 
 
+def awaiting_verification() -> Q:
+    """Handled cases still to verify: with ``CIVICGRID_CLOSE_ON_VERIFY`` off a verified
+    case stays handled, waiting for a supervisor, while its close stage runs."""
+    return Q(status=Status.HANDLED) & ~Q(_open_deadline(Stage.CLOSE))
+
+
 def task_conditions(user: User, *, now: datetime | None = None) -> dict[str, Q]:
     """For each kind of task the user's memberships give, which cases it covers.
 
@@ -521,7 +527,7 @@ def task_conditions(user: User, *, now: datetime | None = None) -> dict[str, Q]:
                 add("approve", where & Q(Exists(pending)))
                 add("close", where & Q(status=Status.HANDLED) & Q(_open_deadline(Stage.CLOSE)))
             elif m.role == Role.GRID_WORKER:
-                add("verify", where & Q(status=Status.HANDLED) & ~Q(_open_deadline(Stage.CLOSE)))
+                add("verify", where & awaiting_verification())
         else:
             continue
         scopes.append(where)

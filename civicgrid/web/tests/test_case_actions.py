@@ -170,6 +170,13 @@ BAD_INPUT: list[tuple[str, Callable[[Ctx], Case], str, str, dict[str, Any], str,
     ("unknown merge target", lambda c: c.drive(Status.NEW), "call_taker", "merge", {"into": "NOPE-1", "note": "同一处"}, "into", "找不到编号为 NOPE-1 的案件"),
     ("empty urge reason", lambda c: c.drive(Status.FILED), "supervisor", "urge", {"reason": ""}, "reason", "须填写理由"),
     ("denial without a note", pending_void, "supervisor", "decide_void", {"decision": "deny", "note": ""}, "note", "须填写理由"),
+    ("extension denied without a note", pending_extension, "supervisor", "decide_extension", {"decision": "deny", "note": ""}, "note", "须填写理由"),
+    ("no decision", pending_extension, "supervisor", "decide_extension", {"note": "看情况"}, "decision", "这个字段是必填项"),
+    ("empty park reason", lambda c: c.drive(Status.FILED), "supervisor", "park", {"reason": " "}, "reason", "须填写理由"),
+    ("empty reopen reason", lambda c: c.drive(Status.CLOSED), "call_taker", "reopen", {"reason": ""}, "reason", "须填写理由"),
+    ("empty void reason", lambda c: c.drive(Status.FILED), "call_taker", "request_void", {"reason": ""}, "reason", "须填写理由"),
+    ("extension not a number", lambda c: c.drive(Status.IN_PROGRESS), "unit_handler", "request_extension", {"reason": "需要采购配件", "extra_amount": "两天"}, "extra_amount", "输入一个数字"),
+    ("verification photo not an image", lambda c: c.drive(Status.HANDLED), "east_worker", "verify", {"verdict": "pass", "note": "已清理", "photos": "{bad}"}, "photos", "bad.jpg"),
 ]  # fmt: skip
 
 

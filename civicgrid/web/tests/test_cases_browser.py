@@ -10,16 +10,14 @@ input. Screenshots of every page go to ``CIVICGRID_ARTIFACTS`` (default
 from __future__ import annotations
 
 import io
-import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings as django_settings
 from PIL import Image, ImageDraw
-from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, FilePayload, Page, expect
 from pytest_django import Settings
 from pytest_django.live_server_helper import LiveServer
 
@@ -27,7 +25,7 @@ from civicgrid.accounts.models import User
 from civicgrid.cases.models import Case, Status, Urgency
 from civicgrid.cases.tests.fixtures import WEST_POINT, IntakeFactory
 from civicgrid.grids.models import HandlingUnit
-from civicgrid.web.tests.conftest import PASSWORD, with_password
+from civicgrid.web.tests.conftest import ARTIFACTS, sign_in, with_password
 
 pytestmark = [
     pytest.mark.browser,
@@ -35,58 +33,6 @@ pytestmark = [
     # rollback in the same process (test_concurrency) finds the database it expects.
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-
-CHROMIUM = os.environ.get("CIVICGRID_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(
-    os.environ.get("CIVICGRID_ARTIFACTS", str(Path(django_settings.BASE_DIR) / "var" / "artifacts"))
-)
-TIMEOUT_MS = 20_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with pytest.MonkeyPatch.context() as mp, sync_playwright() as p:
-        # Playwright's sync API keeps an event loop running in this thread; the
-        # ORM calls of the test and its fixtures are synchronous.
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def desk(browser: Browser) -> Iterator[Callable[[], BrowserContext]]:
-    """Fresh browser profiles at an office screen's 1366×768 that ask for Chinese."""
-    opened: list[BrowserContext] = []
-
-    def new() -> BrowserContext:
-        context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
-        context.set_default_timeout(TIMEOUT_MS)
-        opened.append(context)
-        return context
-
-    yield new
-    for context in opened:
-        context.close()
-
-
-def _sign_in(page: Page, base: str, username: str, path: str) -> None:
-    page.goto(f"{base}{path}")
-    expect(page).to_have_url(re.compile(r"/login/\?next="))
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{base}{path}")
 
 
 def _shot(page: Page, name: str, *, full: bool = False) -> None:
@@ -118,7 +64,8 @@ def _watch(page: Page, base: str) -> tuple[list[str], list[str]]:
         "request",
         lambda request: (
             outside.append(request.url)
-            if urlsplit(request.url).netloc != host and not request.url.startswith("data:")
+            if urlsplit(request.url).netloc != host
+            and not request.url.startswith(("data:", "blob:"))
             else None
         ),
     )
@@ -157,7 +104,7 @@ def test_a_dispatcher_filters_opens_and_dispatches_a_case_in_one_click(
     # -- the dispatcher's list, filtered to what waits for dispatch ------------------------
     page = desk().new_page()
     errors, outside = _watch(page, base)
-    _sign_in(page, base, "wangmin", "/cases/")
+    sign_in(page, base, "wangmin", "/cases/")
     rows = page.locator("#case-table tbody tr")
     expect(rows).to_have_count(9)
     expect(page.locator("#task-badge .count")).to_have_text("2")  # the two filed cases
@@ -211,7 +158,7 @@ def test_a_dispatcher_filters_opens_and_dispatches_a_case_in_one_click(
     # -- the unit acknowledges and reports back with an after-photo ------------------------
     unit_page = desk().new_page()
     unit_errors, unit_outside = _watch(unit_page, base)
-    _sign_in(unit_page, base, "chenjing", f"/cases/{target.pk}/")
+    sign_in(unit_page, base, "chenjing", f"/cases/{target.pk}/")
     unit_actions = unit_page.locator(".actions-card details.action > summary")
     expect(unit_actions).to_have_text(["签收", "回退"])
     unit_page.locator("#action-acknowledge button[type=submit]").click()

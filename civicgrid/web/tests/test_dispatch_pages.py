@@ -229,6 +229,7 @@ def test_bulk_dispatch_asks_for_a_selection_and_a_unit(
     dispatcher: User, drive: Drive, city_unit: HandlingUnit
 ) -> None:
     case = drive(Status.FILED)
+    other = drive(Status.FILED)
     client = signed_in(dispatcher)
     for data, message in (
         ({"unit": city_unit.pk}, "请先勾选要派遣的案件"),
@@ -236,9 +237,30 @@ def test_bulk_dispatch_asks_for_a_selection_and_a_unit(
         ({"case": ["x"], "unit": city_unit.pk}, "所选案件无效"),
     ):
         response = client.post("/dispatch/bulk/", data)
-        assert response.status_code == 302
-        shown = [str(m) for m in get_messages(response.wsgi_request)]
-        assert shown[-1].startswith(message)
+        # The queue again, the message next to the unit select, what was chosen kept.
+        assert response.status_code == 400
+        html = response.content.decode()
+        form = html[
+            html.index('<form id="bulk-dispatch"') : html.index(
+                "</form>", html.index('<form id="bulk-dispatch"')
+            )
+        ]
+        assert 'class="bulk-dispatch has-error"' in form
+        errors = form[form.index('class="bulk-errors"') :]
+        assert message in errors
+        chosen = re.search(r'<select name="unit"[^>]*>.*?</select>', form, re.S)
+        assert chosen is not None
+        selected = f'<option value="{city_unit.pk}" selected>'
+        assert (selected in chosen.group(0)) == ("unit" in data)
+        assert f'value="{case.pk}" aria-label' in html
+        box = re.search(rf'<input type="checkbox" name="case" value="{case.pk}"[^>]*>', html)
+        assert box is not None
+        assert (" checked" in box.group(0)) == (data.get("case") == [case.pk])
+        other_box = re.search(rf'<input type="checkbox" name="case" value="{other.pk}"[^>]*>', html)
+        assert other_box is not None
+        assert " checked" not in other_box.group(0)
+        # The filters and pages still lead to the queue.
+        assert 'action="/dispatch/"' in html
     assert Case.objects.get(pk=case.pk).status == Status.FILED
 
 

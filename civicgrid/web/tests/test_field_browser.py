@@ -35,13 +35,8 @@ from civicgrid.cases import services
 from civicgrid.cases.models import AttachmentKind, Case, Channel, Status
 from civicgrid.cases.tests.fixtures import WEST_POINT, IntakeFactory
 from civicgrid.grids.models import HandlingUnit
-from civicgrid.web.tests.conftest import PASSWORD, with_password
-from civicgrid.web.tests.test_cases_browser import (  # noqa: F401  (the browser fixture)
-    ARTIFACTS,
-    TIMEOUT_MS,
-    _watch,
-    browser,
-)
+from civicgrid.web.tests.conftest import ARTIFACTS, TIMEOUT_MS, sign_in, with_password
+from civicgrid.web.tests.test_cases_browser import _watch
 from civicgrid.web.tests.test_role_pages import ensure_field_categories
 
 pytestmark = [
@@ -67,14 +62,14 @@ def _upload(name: str, color: tuple[int, int, int]) -> SimpleUploadedFile:
 
 
 @pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:  # noqa: F811
+def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
     opened: list[BrowserContext] = []
     yield opened
     for context in opened:
         context.close()
 
 
-def _phone(browser: Browser, opened: list[BrowserContext]) -> Page:  # noqa: F811
+def _phone(browser: Browser, opened: list[BrowserContext]) -> Page:
     context = browser.new_context(
         viewport={"width": 390, "height": 844},
         device_scale_factor=2,
@@ -89,20 +84,11 @@ def _phone(browser: Browser, opened: list[BrowserContext]) -> Page:  # noqa: F81
     return context.new_page()
 
 
-def _office(browser: Browser, opened: list[BrowserContext]) -> Page:  # noqa: F811
+def _office(browser: Browser, opened: list[BrowserContext]) -> Page:
     context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
     context.set_default_timeout(TIMEOUT_MS)
     opened.append(context)
     return context.new_page()
-
-
-def _sign_in(page: Page, base: str, username: str, path: str) -> None:
-    page.goto(f"{base}{path}")
-    expect(page).to_have_url(re.compile(r"/login/\?next="))
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{base}{path}")
 
 
 def _shot(page: Page, name: str, *, full: bool = False) -> None:
@@ -115,7 +101,7 @@ def _shot(page: Page, name: str, *, full: bool = False) -> None:
 
 
 def test_a_grid_worker_verifies_with_a_photo_and_reports_in_three_taps(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     contexts: list[BrowserContext],
     live_server: LiveServer,
     settings: Settings,
@@ -155,7 +141,7 @@ def test_a_grid_worker_verifies_with_a_photo_and_reports_in_three_taps(
     # -- /field/: my grid and the verification task ---------------------------------------
     page = _phone(browser, contexts)
     errors, outside = _watch(page, base)
-    _sign_in(page, base, "wugang", "/field/")
+    sign_in(page, base, "wugang", "/field/")
     expect(page.locator(".my-grid")).to_contain_text("丙社区第1网格")
     task = page.locator(f".field-task[data-case='{case.pk}']")
     expect(task).to_contain_text("占道经营")
@@ -237,7 +223,7 @@ def test_a_grid_worker_verifies_with_a_photo_and_reports_in_three_taps(
 
     office = _office(browser, contexts)
     office_errors, office_outside = _watch(office, base)
-    _sign_in(office, base, "chenjing", "/inbox/")
+    sign_in(office, base, "chenjing", "/inbox/")
     expect(office.locator("#case-table tbody tr")).to_have_count(4)
     office.locator(".row-form summary").first.click()
     _shot(office, "inbox", full=True)
@@ -247,7 +233,7 @@ def test_a_grid_worker_verifies_with_a_photo_and_reports_in_three_taps(
 
     desk = _office(browser, contexts)
     desk_errors, desk_outside = _watch(desk, base)
-    _sign_in(desk, base, "majun", "/desk/")
+    sign_in(desk, base, "majun", "/desk/")
     expect(desk.locator("#approvals tbody tr")).to_have_count(2)
     expect(desk.locator("#breached tbody tr")).to_have_count(1)
     _shot(desk, "desk", full=True)
@@ -261,7 +247,7 @@ def test_a_grid_worker_verifies_with_a_photo_and_reports_in_three_taps(
 
     overview = _office(browser, contexts)
     overview_errors, overview_outside = _watch(overview, base)
-    _sign_in(overview, base, "leader", "/overview/")
+    sign_in(overview, base, "leader", "/overview/")
     expect(overview.locator(".overview-map path.case-point").first).to_be_visible()
     expect(overview.locator(".overview-map path.overview-area")).to_have_count(1)
     expect(overview.locator(".overview-map path.overview-part")).to_have_count(2)  # 2 streets

@@ -21,14 +21,8 @@ from civicgrid.accounts.models import User
 from civicgrid.cases.models import Case, Category, Status
 from civicgrid.cases.tests.fixtures import IntakeFactory
 from civicgrid.grids.models import HandlingUnit
-from civicgrid.web.tests.conftest import with_password
-from civicgrid.web.tests.test_cases_browser import (  # noqa: F401 (fixtures)
-    ARTIFACTS,
-    _sign_in,
-    _watch,
-    browser,
-    desk,
-)
+from civicgrid.web.tests.conftest import ARTIFACTS, sign_in, with_password
+from civicgrid.web.tests.test_cases_browser import _watch
 
 pytestmark = [
     pytest.mark.browser,
@@ -42,7 +36,7 @@ def _shot(page: Page, name: str) -> None:
 
 
 def test_a_call_is_taken_in_by_keyboard_and_map_and_dispatched_in_one_click(
-    desk: Callable[[], BrowserContext],  # noqa: F811
+    desk: Callable[[], BrowserContext],
     live_server: LiveServer,
     drive: Callable[[str], Case],
     new_case: IntakeFactory,
@@ -62,7 +56,7 @@ def test_a_call_is_taken_in_by_keyboard_and_map_and_dispatched_in_one_click(
     # -- the call-taker: description, category by pinyin, a click on the map, accept -------------
     page = desk().new_page()
     errors, outside = _watch(page, base)
-    _sign_in(page, base, "liufang", "/intake/")
+    sign_in(page, base, "liufang", "/intake/")
     page.wait_for_selector("html[data-intake-ready]", state="attached")
     expect(page.locator("#id_description")).to_be_focused()
     page.keyboard.type("幸福路桥下有人占道摆摊，影响通行")
@@ -127,7 +121,7 @@ def test_a_call_is_taken_in_by_keyboard_and_map_and_dispatched_in_one_click(
     # -- the dispatcher: the case in the queue, its unit chosen, one click ---------------------------
     queue = desk().new_page()
     queue_errors, queue_outside = _watch(queue, base)
-    _sign_in(queue, base, "wangmin", "/dispatch/")
+    sign_in(queue, base, "wangmin", "/dispatch/")
     expect(queue.locator("#task-badge .count")).to_have_text("3")
     row = queue.locator(f'#case-table tr[data-case="{case.pk}"]')
     expect(row).to_be_visible()

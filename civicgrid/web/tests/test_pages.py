@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -66,6 +67,10 @@ def test_a_wrong_password_is_refused_with_a_message(client: Client, dispatcher: 
     assert response.status_code == 200
     assert "用户名或密码不正确。" in response.content.decode()
     assert "_auth_user_id" not in client.session
+    # The user name typed is kept (not which of the two was wrong; never the password).
+    html = response.content.decode()
+    assert re.search(r'<input id="id_username" name="username"[^>]*value="wangmin"', html)
+    assert 'value="wrong"' not in html
 
 
 def test_signing_out_by_get_is_refused(client: Client, dispatcher: User) -> None:
@@ -111,6 +116,45 @@ def test_a_wrong_old_password_does_not_change_the_password(
     )
     assert response.status_code == 200
     assert 'class="error"' in response.content.decode()
+    dispatcher.refresh_from_db()
+    assert dispatcher.check_password(PASSWORD)
+
+
+def _field(html: str, name: str) -> str:
+    """The ``<div class="field">`` of one field of the password form."""
+    at = html.index(f'name="{name}"')
+    start = html.rindex('<div class="field', 0, at)
+    end = min(i for i in (html.find('<div class="field', at), html.index("</form>", at)) if i > 0)
+    return html[start:end]
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"old_password": "nope"}, "old_password", "旧密码不正确"),
+        ({"new_password2": "Something-else-1"}, "new_password2", "两个密码不一致"),
+        (
+            {"new_password1": "12345678", "new_password2": "12345678"},
+            "new_password2",
+            "这个密码太常见了",
+        ),
+    ],
+)
+def test_the_password_form_shows_each_refusal_next_to_its_field(
+    client: Client, dispatcher: User, data: dict[str, str], field: str, message: str
+) -> None:
+    with_password(dispatcher)
+    client.force_login(dispatcher)
+    good = {
+        "old_password": PASSWORD,
+        "new_password1": "Abcdef-12345!",
+        "new_password2": "Abcdef-12345!",
+    }
+    response = client.post(reverse("password_change"), {**good, **data})
+    assert response.status_code == 200
+    block = _field(response.content.decode(), field)
+    assert "has-error" in block
+    assert message in block, block
     dispatcher.refresh_from_db()
     assert dispatcher.check_password(PASSWORD)
 

@@ -10,7 +10,6 @@ code and phone, and rates it once it is closed. Screenshots of every page go to
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,6 @@ from playwright.sync_api import (
     Page,
     ViewportSize,
     expect,
-    sync_playwright,
 )
 from pytest_django import Settings
 from pytest_django.live_server_helper import LiveServer
@@ -37,6 +35,7 @@ from civicgrid.cases import services
 from civicgrid.cases.models import Action, AttachmentKind, Case, Category, Channel, Status
 from civicgrid.grids.models import HandlingUnit
 from civicgrid.grids.tests.fixtures import Tree
+from civicgrid.web.tests.conftest import ARTIFACTS, TIMEOUT_MS
 
 pytestmark = [
     pytest.mark.browser,
@@ -48,35 +47,9 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, available_apps=list(django_settings.INSTALLED_APPS)),
 ]
 
-CHROMIUM = os.environ.get("CIVICGRID_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(
-    os.environ.get("CIVICGRID_ARTIFACTS", str(Path(django_settings.BASE_DIR) / "var" / "artifacts"))
-)
-TIMEOUT_MS = 20_000
 PHONE_VIEWPORT = ViewportSize(width=390, height=844)
 #: Where the phone says it is: grid C1 (丙社区, 东街道), in WGS-84.
 PHONE_AT = Geolocation(longitude=103.825, latitude=35.975)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with pytest.MonkeyPatch.context() as mp, sync_playwright() as p:
-        # Playwright's sync API keeps an event loop running in this thread; the
-        # ORM calls of the test and its fixtures are synchronous.
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -410,6 +410,21 @@ def test_the_worker_sees_my_grids_with_counts_and_the_cases_to_verify(
     assert signed_in(grid_worker).get(f"/field/verify/{handled.pk}/").status_code == 404
 
 
+def test_a_verified_case_waiting_to_be_closed_is_no_longer_the_workers_to_verify(
+    drive: Drive, east_worker: User, settings: Settings
+) -> None:
+    settings.CIVICGRID_CLOSE_ON_VERIFY = False
+    verified = services.verify_case(case=drive(Status.HANDLED), actor=east_worker, passed=True)
+    assert verified.status == Status.HANDLED
+    html = signed_in(east_worker).get("/field/").content.decode()
+    assert re.search(r"<b>1</b> 在办", html)
+    assert re.search(r"<b>0</b> 待核查", html)
+    assert f"/field/verify/{verified.pk}/" not in html
+    drive(Status.HANDLED)
+    html = signed_in(east_worker).get("/field/").content.decode()
+    assert re.search(r"<b>1</b> 待核查", html)
+
+
 def test_the_worker_compares_and_passes_with_a_photo(
     drive: Drive, unit_handler: User, east_worker: User
 ) -> None:

@@ -99,10 +99,13 @@ def case_list_context(
     default_sort: str = NEWEST,
     columns: Sequence[str] = DEFAULT_COLUMNS,
     page_size: int | None = None,
+    path: str | None = None,
 ) -> dict[str, Any]:
     """The context of ``web/cases/_filters.html`` and ``web/cases/_table.html`` for the
     cases of ``base_queryset``, filtered, sorted and paged by the request's query
-    string. A constant number of queries whatever the page size."""
+    string. A constant number of queries whatever the page size. ``path`` is the list
+    page's own address when the request went elsewhere (a form posted from it)."""
+    path = path or request.path
     unknown = set(columns) - set(COLUMNS)
     if unknown:
         raise ValueError(f"unknown case table columns: {sorted(unknown)}")
@@ -141,19 +144,23 @@ def case_list_context(
         "case_columns": [(name, COLUMNS[name]) for name in columns],
         "case_column_names": list(columns),
         "case_page": page,
-        "case_list_url": request.path,
+        "case_list_url": path,
         "case_table_id": TABLE_ID,
-        "case_next_url": _page_url(request, after=page.next_cursor) if page.next_cursor else "",
-        "case_prev_url": _page_url(request, before=page.prev_cursor) if page.prev_cursor else "",
+        "case_next_url": _page_url(request, path, after=page.next_cursor)
+        if page.next_cursor
+        else "",
+        "case_prev_url": _page_url(request, path, before=page.prev_cursor)
+        if page.prev_cursor
+        else "",
     }
 
 
-def _page_url(request: HttpRequest, **cursor: str | None) -> str:
+def _page_url(request: HttpRequest, path: str, **cursor: str | None) -> str:
     params = request.GET.copy()
     for name in ("after", "before"):
         params.pop(name, None)
     params.update({k: v for k, v in cursor.items() if v})
-    return f"{request.path}?{params.urlencode()}"
+    return f"{path}?{params.urlencode()}"
 
 
 def render_case_list(
@@ -164,13 +171,17 @@ def render_case_list(
     default_sort: str = NEWEST,
     columns: Sequence[str] = DEFAULT_COLUMNS,
     context: Mapping[str, Any] | None = None,
+    path: str | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     """``template`` with the case list of ``base_queryset`` (and ``context``); the
     table alone when htmx asks for it (filter changes and page links)."""
     full = {
         **(context or {}),
-        **case_list_context(request, base_queryset, default_sort=default_sort, columns=columns),
+        **case_list_context(
+            request, base_queryset, default_sort=default_sort, columns=columns, path=path
+        ),
     }
     if htmx_target(request) == TABLE_ID:
-        return render(request, "web/cases/_table.html", full)
-    return render(request, template, full)
+        return render(request, "web/cases/_table.html", full, status=status)
+    return render(request, template, full, status=status)

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -62,11 +63,15 @@ def queue_cases(user: User) -> CaseQuerySet:
     )
 
 
-@login_required
-@require_GET
-def queue(request: HttpRequest) -> HttpResponse:
-    user = role_user(request, DISPATCH_ROLES)
-    units = _units(user)
+def _queue_page(
+    request: HttpRequest,
+    user: User,
+    units: list[HandlingUnit],
+    bulk_form: BulkDispatchForm,
+    *,
+    checked: frozenset[str] = frozenset(),
+    status: int = 200,
+) -> HttpResponse:
     return render_case_list(
         request,
         "web/dispatch/queue.html",
@@ -77,9 +82,20 @@ def queue(request: HttpRequest) -> HttpResponse:
             "case_select_form": BULK_FORM_ID,
             "case_row_template": ROW_TEMPLATE,
             "units": units,
-            "bulk_form": BulkDispatchForm(units=units, auto_id="bulk_%s"),
+            "bulk_form": bulk_form,
+            "checked_cases": checked,
         },
+        path=reverse("dispatch-queue"),
+        status=status,
     )
+
+
+@login_required
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    user = role_user(request, DISPATCH_ROLES)
+    units = _units(user)
+    return _queue_page(request, user, units, BulkDispatchForm(units=units, auto_id="bulk_%s"))
 
 
 def _where_to(case: Case, unit: HandlingUnit) -> str:
@@ -138,10 +154,12 @@ def bulk_dispatch(request: HttpRequest) -> HttpResponse:
     someone else meanwhile, not allowed, …) are reported with the reason, the rest
     stay dispatched."""
     user = role_user(request, DISPATCH_ROLES)
-    form = BulkDispatchForm(request.POST, units=_units(user))
+    units = _units(user)
+    form = BulkDispatchForm(request.POST, units=units, auto_id="bulk_%s")
     if not form.is_valid():
-        messages.error(request, form.first_error())
-        return redirect("dispatch-queue")
+        # The queue again, the message next to the unit, the rows still checked.
+        checked = frozenset(request.POST.getlist("case"))
+        return _queue_page(request, user, units, form, checked=checked, status=400)
     unit = form.chosen_unit
     ids: list[int] = form.cleaned_data["case"]
     found = {c.pk: c for c in visible_cases(user).filter(pk__in=ids)}

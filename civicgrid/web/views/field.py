@@ -51,7 +51,9 @@ def field_home(request: HttpRequest) -> HttpResponse:
     for g in grids:
         inside = Q(grid_path__startswith=g.path)
         aggregates[f"open_{g.pk}"] = Count("pk", filter=inside & open_q)
-        aggregates[f"verify_{g.pk}"] = Count("pk", filter=inside & Q(status=Status.HANDLED))
+        aggregates[f"verify_{g.pk}"] = Count(
+            "pk", filter=inside & selectors.awaiting_verification()
+        )
         aggregates[f"overdue_{g.pk}"] = Count("pk", filter=inside & open_q & Q(due_at__lt=now))
     counts = Case.objects.filter(
         Q.create([("grid_path__startswith", g.path) for g in grids], connector=Q.OR)

@@ -81,10 +81,12 @@
 
   function debounce(fn, ms) {
     let timer = null;
-    return (...args) => {
+    const call = (...args) => {
       clearTimeout(timer);
       timer = setTimeout(() => fn(...args), ms);
     };
+    call.cancel = () => clearTimeout(timer);
+    return call;
   }
 
   // -- the map -----------------------------------------------------------------
@@ -442,8 +444,16 @@
   const searchResults = $("search-results");
   let searchSeq = 0;
   let lastRows = [];
+  let latestSearch = Promise.resolve([]);
 
-  async function runSearch() {
+  // The rows of the latest search: a search overtaken by a newer one (typing, then
+  // Enter at once) answers with the newer one's rows, not the previous query's.
+  function runSearch() {
+    latestSearch = search();
+    return latestSearch;
+  }
+
+  async function search() {
     const q = searchInput.value.trim();
     const seq = ++searchSeq;
     if (!q) {
@@ -457,10 +467,11 @@
     try {
       rows = await getJSON(cfg.api.grids, { q });
     } catch (e) {
-      if (seq === searchSeq) searchStatus.textContent = failureText(e);
+      if (seq !== searchSeq) return latestSearch;
+      searchStatus.textContent = failureText(e);
       return [];
     }
-    if (seq !== searchSeq) return lastRows;
+    if (seq !== searchSeq) return latestSearch;
     lastRows = rows;
     searchStatus.textContent = rows.length
       ? fmt(T.resultCount, { n: rows.length }) +
@@ -484,9 +495,11 @@
     return rows;
   }
 
-  searchInput.addEventListener("input", debounce(runSearch, 300));
+  const searchWhileTyping = debounce(runSearch, 300);
+  searchInput.addEventListener("input", searchWhileTyping);
   $("grid-search").addEventListener("submit", async (e) => {
     e.preventDefault();
+    searchWhileTyping.cancel();
     const rows = await runSearch();
     const q = searchInput.value.trim();
     const exact = rows.find((r) => r.code === q || r.name === q);
