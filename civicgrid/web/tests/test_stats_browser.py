@@ -18,12 +18,7 @@ from civicgrid.accounts.models import User
 from civicgrid.cases.models import Case, Status
 from civicgrid.cases.tests.fixtures import WEST_POINT, IntakeFactory
 from civicgrid.grids.tests.fixtures import Tree
-from civicgrid.web.tests.conftest import PASSWORD, with_password
-from civicgrid.web.tests.test_cases_browser import (  # noqa: F401  (the browser fixture)
-    ARTIFACTS,
-    TIMEOUT_MS,
-    browser,
-)
+from civicgrid.web.tests.conftest import ARTIFACTS, PASSWORD, TIMEOUT_MS, with_password
 
 pytestmark = [
     pytest.mark.browser,
@@ -35,7 +30,7 @@ POINTS = [(103.825, 36.025), (103.775, 36.025), (103.875, 35.975), (103.826, 36.
 
 
 @pytest.fixture
-def contexts(browser: Browser) -> Iterator[Callable[[int, int], BrowserContext]]:  # noqa: F811
+def contexts(browser: Browser) -> Iterator[Callable[[int, int], BrowserContext]]:
     opened: list[BrowserContext] = []
 
     def new(width: int, height: int) -> BrowserContext:
