@@ -173,7 +173,7 @@ WANTS: tuple[Want, ...] = (
     Want("overdue", "handle", 2, _colour("red"), (8 * D, 13 * D), place="community", newest=False),
     Want("yellow", "handle", 3, _colour("yellow"), (D, 8 * D), newest=False, tries=300),
     Want("red", "handle", 3, _colour("red"), (7 * D, 13 * D), newest=False),
-    Want("follow_up", "follow_up", 3, _not_followed_up, (6 * H, 3 * D)),
+    Want("follow_up", "follow_up", 3, _not_followed_up, (D, 6 * D), newest=False, tries=200),
 )
 
 
