@@ -18,8 +18,8 @@ told again with its story held at that point (``Plan.hold``, as if the next step
 had not happened yet) and kept when it is there.
 
 The rows are those the case services would write (cases, events, deadlines,
-approvals, overdue marks, statistics facts), bulk-inserted in one transaction,
-and the rollups of the window's days are rebuilt. Cases are known by external id
+approvals, overdue marks, statistics facts), bulk-inserted, and the rollups of the
+window's days rebuilt, all in one transaction. Cases are known by external id
 ``R-<seed>-<n>``: when any is present nothing is written, so ``civicgrid demo``
 can run again; the history (``H2020-…``) neither sees nor minds them.
 """
@@ -360,19 +360,20 @@ def load_recent(
         codes.add(sim.case.tracking_code)
     summary.timings["simulate"] = monotime.monotonic() - tick
 
-    tick = monotime.monotonic()
+    # All or nothing, rollups included: a present half made would never be completed.
     with transaction.atomic():
+        tick = monotime.monotonic()
         for begin in range(0, len(sims), history.BATCH):
             events, deadlines, approvals = history.write_sims(sims[begin : begin + history.BATCH])
             summary.events += events
             summary.deadlines += deadlines
             summary.approvals += approvals
-    history._reset_sequences()
-    summary.written = len(sims)
-    summary.timings["write"] = monotime.monotonic() - tick
-    tick = monotime.monotonic()
-    rebuild_rollups(first, today)
-    summary.timings["rollups"] = monotime.monotonic() - tick
+        history._reset_sequences()
+        summary.written = len(sims)
+        summary.timings["write"] = monotime.monotonic() - tick
+        tick = monotime.monotonic()
+        rebuild_rollups(first, today)
+        summary.timings["rollups"] = monotime.monotonic() - tick
     for sim in sims:
         summary.statuses[sim.status] = summary.statuses.get(sim.status, 0) + 1
         channel = sim.case.channel
