@@ -24,6 +24,7 @@ supervisors, and two handlers per unit — are created once, as ``load_demo`` do
 from __future__ import annotations
 
 import itertools
+import operator
 import random
 import time as monotime
 from collections.abc import Callable
@@ -337,7 +338,10 @@ def _rows(objs: list[Any]) -> list[dict[str, Any]]:
         for f in objs[0]._meta.concrete_fields
         if not (f.primary_key and getattr(objs[0], f.attname) is None)
     ]
-    return [{name: getattr(o, name) for name in fields} for o in objs]
+    get = operator.attrgetter(*fields)
+    if len(fields) == 1:
+        return [{fields[0]: get(o)} for o in objs]
+    return [dict(zip(fields, get(o), strict=True)) for o in objs]
 
 
 def write_sims(sims: list[CaseSim]) -> tuple[int, int, int]:

@@ -32,9 +32,15 @@ HOURS: dict[str, tuple[float, ...]] = {
                 3.0, 3.0, 3.5, 3.5, 4.0, 5.0, 6.5, 8.5, 10.0, 11.0, 10.0, 5.5),
     "morning": (0.3, 0.2, 0.2, 0.4, 1.0, 3.0, 7.0, 12.0, 14.0, 11.0, 8.0, 6.0,
                 4.0, 3.5, 3.5, 3.5, 3.5, 3.0, 2.5, 2.0, 1.5, 1.0, 0.8, 0.5),
+    # Grid workers on their rounds (the demo's present).
+    "patrol":  (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.2, 1.5, 9.0, 13.0, 13.0, 10.0,
+                2.5, 1.5, 6.0, 11.0, 12.0, 10.0, 4.0, 1.5, 0.8, 0.3, 0.0, 0.0),
 }
 #: Day-of-week factors (Monday … Sunday).
 WEEKDAYS = (1.15, 1.08, 1.05, 1.02, 1.0, 0.64, 0.6)
+#: The same for grid workers' reports (rounds on workdays) and the citizens' portal.
+PATROL_WEEKDAYS = (1.1, 1.1, 1.1, 1.1, 1.05, 0.3, 0.25)
+PORTAL_WEEKDAYS = (1.0, 1.0, 1.0, 1.0, 1.0, 1.1, 1.1)
 #: Factor on an official holiday; the Spring Festival holiday of 2020 was extended
 #: (24 January … 2 February) and the hotline was quieter still.
 HOLIDAY = 0.55
@@ -320,3 +326,17 @@ VERIFY_FAIL_NOTES = ("现场复核问题仍未解决，需返工", "复核发现
 REOPEN_REASONS = ("市民对处理结果不满意，要求重新办理", "市民反映问题未实际解决")
 URGE_REASONS = ("请加快办理进度", "市民多次来电催办，请尽快处理")
 PARK_REASONS = ("需纳入年度工程计划，暂挂账", "涉及历史遗留问题，需专题研究，暂挂账")
+REJECT_REASONS = (
+    "不属于本区受理范围，已告知市民向相关部门反映",
+    "诉求内容不明确，已告知市民补充后再行反映",
+    "涉及司法程序，不属于热线受理范围",
+)
+VOID_REASONS = ("重复诉求，已有同一问题的案件在办", "市民来电撤回诉求", "市民反映的问题已自行解决")
+DENY_VOID_NOTES = ("与已有案件不是同一问题，请继续办理",)
+#: What a grid worker writes when fixing a small problem on the spot (自处理).
+SPOT_RESULTS = (
+    "已现场劝离，恢复正常秩序",
+    "已现场清理完毕",
+    "已现场督促当事人整改到位",
+    "已现场处置，问题已解决",
+)

@@ -12,6 +12,11 @@ through the real services and compares.
 A step the services would refuse raises ``SimError``, except an extension asked for
 after its deadline passed, which the story generator may propose and which is
 dropped (``apply`` returns False), as the service would refuse it.
+
+Cases come in by the hotline (``create_case`` by a call-taker: new), by a grid
+worker (``report_by_grid_worker``: filed at once, or with a ``result`` fixed on
+the spot, ``self_handle_case``: handled) or from the citizens' portal
+(``report_by_citizen``: new, no actor). Photos are not simulated.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.db.models import Model
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from civicgrid.accounts.models import Role
@@ -42,8 +49,37 @@ from civicgrid.cases.models import (
 from civicgrid.cases.workflow import OPEN_ACTIVE, PARKABLE, STAGE_OF_STATUS
 
 S = Status
+M = TypeVar("M", bound=Model)
+#: Per model: its fields' attnames, constant defaults, and fields whose default is made
+#: anew for each instance.
+_FIELDS: dict[type[Model], tuple[frozenset[str], dict[str, Any], list[Any]]] = {}
+
+
+def _new(model: type[M], **values: Any) -> M:
+    """``model(**values)`` given attnames, without ``Model.__init__``'s per-field work
+    (a quarter of the simulation's time): the same attributes, defaults included."""
+    known = _FIELDS.get(model)
+    if known is None:
+        fields = model._meta.concrete_fields
+        made = [f for f in fields if callable(f.default)]
+        constant = {f.attname: f.get_default() for f in fields if f not in made}
+        known = _FIELDS[model] = (frozenset(f.attname for f in fields), constant, made)
+    names, constant, made = known
+    if not names.issuperset(values):
+        raise TypeError(f"{model.__name__}: unknown fields {set(values) - names}")
+    obj = model.__new__(model)
+    obj._state = ModelState()
+    attributes = obj.__dict__
+    attributes.update(constant)
+    for f in made:
+        if f.attname not in values:
+            attributes[f.attname] = f.get_default()
+    attributes.update(values)
+    return obj
+
+
 #: Service actions that the history uses, and the sweep.
-CREATE, SWEEP = "create", "sweep"
+CREATE, SWEEP, SELF_HANDLE = "create", "sweep", "self_handle"
 
 
 class SimError(Exception):
@@ -71,14 +107,25 @@ class Intake:
     call_taker: int | None
     suggested_unit_id: int | None
     tracking_code: str
+    channel: str = Channel.HOTLINE
+    #: Who registers the case when it does not come by the hotline (the grid worker;
+    #: ``None`` for the portal). A hotline case is registered by ``call_taker``.
+    reporter: int | None = None
+    #: A grid worker's result when they fixed the problem on the spot (自处理).
+    result: str = ""
+
+    @property
+    def creator(self) -> int | None:
+        return self.call_taker if self.channel == Channel.HOTLINE else self.reporter
 
 
 @dataclass
 class Step:
     at: datetime
     action: str
-    #: Who acted; ``None`` for a step of an imported history whose people are unknown,
-    #: which then names the ``role`` it was taken in.
+    #: Who acted; ``None`` for a case taken in from the portal (no actor), or for a
+    #: step of an imported history whose people are unknown, which then names the
+    #: ``role`` it was taken in.
     actor: int | None
     unit: int | None = None
     text: str = ""
@@ -113,15 +160,20 @@ class CaseSim:
     def __post_init__(self) -> None:
         i = self.intake
         at = i.received_at
-        self.case = Case(
+        creator = i.creator
+        # What create_case does: a grid worker's report is filed at once.
+        worker_report = i.channel == Channel.GRID_WORKER and creator is not None
+        status = S.FILED if worker_report else S.NEW
+        self.case = _new(
+            Case,
             id=self.case_id,
             number=f"{timezone.localtime(at):%Y%m%d}{self.case_id:07d}",
             tracking_code=i.tracking_code,
-            channel=Channel.HOTLINE,
+            channel=i.channel,
             request_type=i.request_type,
             category_id=i.category_id,
             urgency=i.urgency,
-            status=S.NEW,
+            status=status,
             status_before_park="",
             title=i.title.strip()[:200],
             description=i.description.strip(),
@@ -138,15 +190,29 @@ class CaseSim:
             external_id=i.external_id.strip(),
             idempotency_key=None,
             suggested_unit_id=i.suggested_unit_id,
-            created_by_id=i.call_taker,
+            created_by_id=creator,
             received_at=at,
             created_at=at,
             updated_at=at,
         )
-        self._event(Action.CREATE, i.call_taker, "", at, to_status=S.NEW, public=True)
-        self.events[-1].payload = {"channel": Channel.HOTLINE}
-        self._open(S.NEW, at)
-        self.steps.append(Step(at=at, action=CREATE, actor=i.call_taker))
+        self._event(Action.CREATE, creator, "", at, to_status=status, public=True)
+        self.events[-1].payload = {"channel": i.channel}
+        self._open(status, at)
+        self.steps.append(Step(at=at, action=CREATE, actor=creator))
+        if i.result.strip():
+            if not worker_report:
+                raise SimError(f"{i.external_id}: only a grid worker fixes on the spot")
+            # self_handle_case: at once, in the intake's transaction.
+            step = Step(at=at, action=SELF_HANDLE, actor=creator)
+            self._move(
+                step,
+                Action.SELF_HANDLE,
+                S.HANDLED,
+                reason=i.result,
+                public=True,
+                updates={"result": i.result.strip()},
+            )
+            self.steps.append(step)
 
     def _role(self, step: Step) -> str:
         if step.role:
@@ -168,7 +234,13 @@ class CaseSim:
         return next((d for d in self.deadlines if d.finished_at is None), None)
 
     def pending_extension(self) -> Approval | None:
-        return next((a for a in self.approvals if a.status == ApprovalStatus.PENDING), None)
+        return self._pending(ApprovalKind.EXTENSION)
+
+    def _pending(self, kind: str) -> Approval | None:
+        return next(
+            (a for a in self.approvals if a.kind == kind and a.status == ApprovalStatus.PENDING),
+            None,
+        )
 
     # -- the engine -------------------------------------------------------------------------
     def _event(
@@ -185,7 +257,8 @@ class CaseSim:
         payload: dict[str, Any] | None = None,
         unit: int | None = None,
     ) -> CaseEvent:
-        event = CaseEvent(
+        event = _new(
+            CaseEvent,
             case_id=self.case_id,
             action=action,
             actor_id=actor,
@@ -209,7 +282,8 @@ class CaseSim:
         amount, unit = self.time_limit(self.case.category_id, self.case.urgency, stage)
         due = workcalendar.due_at(at, amount, unit)
         self.deadlines.append(
-            Deadline(
+            _new(
+                Deadline,
                 case_id=self.case_id,
                 stage=stage,
                 started_at=at,
@@ -246,6 +320,8 @@ class CaseSim:
         case.status = target
         case.version += 1
         case.updated_at = step.at
+        if step.actor is None:
+            raise SimError(f"{case.external_id}: {action} needs an actor")
         self._event(
             action,
             step.actor,
@@ -360,7 +436,8 @@ class CaseSim:
         running = self.running()
         if running is not None and running.due_at < step.at:
             return False  # the service refuses: asked after the deadline
-        approval = Approval(
+        approval = _new(
+            Approval,
             id=next(self.approval_ids),
             case_id=self.case_id,
             kind=ApprovalKind.EXTENSION,
@@ -523,6 +600,44 @@ class CaseSim:
             updates={"reopen_count": self.case.reopen_count + 1, "closed_at": None},
         )
 
+    def _do_request_void(self, step: Step) -> None:
+        self._need(*(OPEN_ACTIVE | {S.PARKED}))
+        if step.actor is None or not step.text.strip() or self._pending(ApprovalKind.VOID):
+            raise SimError("bad void request")
+        approval = _new(
+            Approval,
+            id=next(self.approval_ids),
+            case_id=self.case_id,
+            kind=ApprovalKind.VOID,
+            status=ApprovalStatus.PENDING,
+            reason=step.text.strip(),
+            requested_by_id=step.actor,
+            requested_at=step.at,
+            extra_amount=None,
+            decision_note="",
+        )
+        self.approvals.append(approval)
+        self._move(
+            step, Action.REQUEST_VOID, None, reason=step.text, payload={"approval": approval.id}
+        )
+
+    def _do_decide_void(self, step: Step) -> None:
+        self._need(*(OPEN_ACTIVE | {S.PARKED}))
+        approval = self._pending(ApprovalKind.VOID)
+        if approval is None:
+            raise SimError("no pending void request")
+        approval.status = ApprovalStatus.APPROVED if step.approve else ApprovalStatus.DENIED
+        approval.decided_by_id = step.actor
+        approval.decided_at = step.at
+        approval.decision_note = step.text.strip()
+        self._move(
+            step,
+            Action.APPROVE_VOID if step.approve else Action.DENY_VOID,
+            S.VOIDED if step.approve else None,
+            reason=step.text or approval.reason,
+            payload={"approval": approval.id},
+        )
+
     def _do_urge(self, step: Step) -> None:
         self._need(*(OPEN_ACTIVE | {S.PARKED}))
         self._move(
@@ -534,4 +649,4 @@ class CaseSim:
         )
 
 
-__all__ = ["CREATE", "SWEEP", "CaseSim", "Intake", "SimError", "Step"]
+__all__ = ["CREATE", "SELF_HANDLE", "SWEEP", "CaseSim", "Intake", "SimError", "Step"]

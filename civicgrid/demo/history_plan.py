@@ -11,6 +11,12 @@ summer, heating complaints from November to March, school admissions in summer,
 the epidemic's enquiries in February), its hour, its grid (by households), its
 place within the grid and its words. Which cases are still open at the end of the
 history is drawn too, mostly among the most recent.
+
+``plan_window`` plans a window of days up to a moment instead (the demo's present,
+``recent``) from daily rates by channel (``Rates``) rather than published totals:
+hotline cases as the history's, grid workers' reports on their rounds (urban
+categories, some fixed on the spot) and reports from the citizens' portal. Nothing
+is forced to end open or closed there: every story is told as it comes.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import TypeVar
 
 from django.utils import timezone
 
+from civicgrid.cases.models import Channel
 from civicgrid.demo import history_data as data
 from civicgrid.demo.history_engine import Intake
 from civicgrid.demo.history_story import Plan
@@ -363,4 +370,150 @@ def _involve_every_unit(
             raise ValueError(f"no case can go to unit {ctx.units[unit]}")
 
 
-__all__ = ["Figures", "PlanContext", "allocate", "pick", "plan_cases"]
+# -- a window up to now ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rates:
+    """Cases taken in a day by each channel, averaged over an ordinary week."""
+
+    hotline: float = 170.0
+    grid_worker: float = 45.0
+    web: float = 12.0
+    #: Share of grid workers' reports fixed on the spot (自处理).
+    self_handled: float = 0.3
+
+    def scaled(self, scale: float) -> Rates:
+        return Rates(
+            self.hotline * scale, self.grid_worker * scale, self.web * scale, self.self_handled
+        )
+
+
+#: Each channel's rhythm: weekday factors, factor on a holiday, hours profile (``None``:
+#: the category's).
+RHYTHMS: dict[str, tuple[tuple[float, ...], float, str | None]] = {
+    Channel.HOTLINE: (data.WEEKDAYS, data.HOLIDAY, None),
+    Channel.GRID_WORKER: (data.PATROL_WEEKDAYS, 0.25, "patrol"),
+    Channel.WEB: (data.PORTAL_WEEKDAYS, 1.0, "evening"),
+}
+
+
+def _day_factor(ctx: PlanContext, day: date, weekdays: tuple[float, ...], holiday: float) -> float:
+    """A day's share of an ordinary week's average day."""
+    weight = weekdays[day.weekday()]
+    if day.weekday() < 5 and not ctx.is_workday(day):
+        weight = holiday
+    elif day.weekday() >= 5 and ctx.is_workday(day):  # a make-up workday (调休)
+        weight = weekdays[0] * 0.9
+    months = data.MONTHS[day.month - 1] * 12 / sum(data.MONTHS)
+    return weight * 7 / sum(weekdays) * months
+
+
+def plan_window(
+    ctx: PlanContext,
+    rates: Rates,
+    *,
+    seed: int,
+    prefix: str,
+    workers: Mapping[int, Sequence[int]],
+) -> list[Plan]:
+    """Every case taken in from ``ctx.start`` to ``ctx.until`` (exclusive), in order.
+
+    ``workers``: the grid workers of each grid (who report from it)."""
+    rng = random.Random(f"window:{seed}:{ctx.until.isoformat()}")
+    tables = _category_tables(ctx)
+    both = tables[True] + tables[False]
+    cumulative = {
+        (key, month): list(itertools.accumulate(m[month] for _c, m, _h in rows))
+        for key, rows in (("urban", tables[True]), ("other", tables[False]), ("both", both))
+        for month in range(12)
+    }
+    urban_share = [cumulative[("urban", m)][-1] / cumulative[("both", m)][-1] for m in range(12)]
+    drafts: list[tuple[datetime, str, CategoryInfo]] = []
+    zone = timezone.get_default_timezone()
+    channels: tuple[tuple[str, float], ...] = (
+        (Channel.HOTLINE, rates.hotline),
+        (Channel.GRID_WORKER, rates.grid_worker),
+        (Channel.WEB, rates.web),
+    )
+    for channel, rate in channels:
+        weekdays, holiday, profile = RHYTHMS[channel]
+        day = ctx.start
+        while day <= ctx.end:
+            factor = _day_factor(ctx, day, weekdays, holiday) * rng.lognormvariate(0, 0.1)
+            for _n in range(round(rate * factor)):
+                month = day.month - 1
+                if channel == Channel.GRID_WORKER:
+                    key = "urban"
+                elif channel == Channel.WEB:
+                    key = "both"
+                else:
+                    key = "urban" if rng.random() < urban_share[month] else "other"
+                rows = {"urban": tables[True], "other": tables[False], "both": both}[key]
+                category, _monthly, hours = rng.choices(rows, cum_weights=cumulative[(key, month)])[
+                    0
+                ]
+                hour = rng.choices(range(24), cum_weights=_HOURS[profile or hours])[0]
+                moment = timezone.make_aware(
+                    datetime.combine(day, time(hour, rng.randrange(60), rng.randrange(60))), zone
+                )
+                if moment < ctx.until:  # the rest of today has not happened yet
+                    drafts.append((moment, channel, category))
+            day += timedelta(days=1)
+    drafts.sort(key=lambda d: (d[0], d[1]))
+    by_households = [max(g.households, 50) for g in ctx.grids]
+    patrolled = [g for g in ctx.grids if workers.get(g.id)]
+    plans = []
+    for n, (received_at, planned, category) in enumerate(drafts):
+        channel = planned
+        if channel == Channel.GRID_WORKER and patrolled:
+            grid = rng.choice(patrolled)
+        else:
+            grid = rng.choices(ctx.grids, by_households)[0]
+            channel = Channel.HOTLINE if channel == Channel.GRID_WORKER else channel
+        plan = _plan(ctx, rng, n, received_at, category, grid, False, prefix=prefix)
+        _by_channel(plan, channel, rng, workers, rates)
+        plans.append(plan)
+    return plans
+
+
+def replan(ctx: PlanContext, plan: Plan, grid: GridInfo, rng: random.Random) -> Plan:
+    """The same hotline case (external id, time, category) taken in from another grid."""
+    n = int(plan.intake.external_id.rsplit("-", 1)[1]) - 1
+    prefix = plan.intake.external_id[: -len(f"{n + 1:06d}")]
+    category = ctx.categories_by_id[plan.intake.category_id]
+    return _plan(ctx, rng, n, plan.intake.received_at, category, grid, False, prefix=prefix)
+
+
+def _by_channel(
+    plan: Plan,
+    channel: str,
+    rng: random.Random,
+    workers: Mapping[int, Sequence[int]],
+    rates: Rates,
+) -> None:
+    """What a grid worker's or a citizen's report carries, where the hotline's differs:
+    no title, request type or urgency (the forms have none); a worker gives no address
+    and no requester."""
+    intake = plan.intake
+    if channel == Channel.HOTLINE:
+        return
+    intake.channel = channel
+    intake.title, intake.request_type, intake.urgency = "", "", "normal"
+    if channel == Channel.GRID_WORKER:
+        intake.reporter = rng.choice(list(workers[intake.grid_id]))
+        intake.description = intake.description.replace("市民反映", "巡查发现", 1)
+        intake.address = intake.requester_name = intake.requester_phone = ""
+        if rng.random() < rates.self_handled:
+            intake.result = rng.choice(data.SPOT_RESULTS)
+
+
+__all__ = [
+    "RHYTHMS",
+    "Figures",
+    "PlanContext",
+    "Rates",
+    "allocate",
+    "pick",
+    "plan_cases",
+    "plan_window",
+    "replan",
+]

@@ -12,6 +12,14 @@ cases are parked (挂账) or urged (督办).
 ``generate`` makes a case end closed or open at the end of the history, as the plan
 asks: a case meant to be closed that would still run at the end is told again
 faster; a case meant to be open that would have closed is cut short.
+
+``tell_until`` tells a case as it comes, up to the end of a window (the demo's
+present, ``recent``): wherever the story has got to at "now" is where the case is.
+It may take detours the 2020 history does not (``Detours``: rejections, void
+requests), and a plan may ``hold`` the story at one point, as if the next step had
+not happened yet (a pending extension, a case sent back and not yet re-dispatched…).
+Grid workers' reports start filed (or handled, when fixed on the spot) and are not
+followed up; portal reports are accepted like hotline cases.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from civicgrid.cases import workcalendar
-from civicgrid.cases.models import Status, TimeUnit
+from civicgrid.cases.models import Channel, Status, TimeUnit
 from civicgrid.demo import history_data as data
 from civicgrid.demo.history_engine import CaseSim, Intake, SimError, Step
 
@@ -67,6 +75,40 @@ class Plan:
     wrong_units: list[int]
     parkable: bool
     open_at_end: bool
+    #: Where the story waits (``HOLDS``), or "" to tell it all.
+    hold: str = ""
+
+
+#: Where a plan may hold its story: before accepting, before dispatching, sent back
+#: and not re-dispatched, dispatched and not acknowledged, in progress before the
+#: report-back, with an extension or a void request pending, parked, handled and not
+#: verified, closed and not followed up.
+HOLDS = (
+    "accept",
+    "dispatch",
+    "returned",
+    "acknowledge",
+    "handle",
+    "extension",
+    "void",
+    "park",
+    "verify",
+    "follow_up",
+)
+
+
+@dataclass(frozen=True)
+class Detours:
+    """Detours of a story that the 2020 history does not take (all off for it)."""
+
+    #: Share of hotline and portal cases not accepted (不予受理).
+    reject: float = 0.0
+    #: Share of accepted cases whose voiding is requested (作废申请), and approved.
+    void: float = 0.0
+    void_approved: float = 0.85
+
+
+HISTORY = Detours()
 
 
 class _Stop(Exception):
@@ -84,9 +126,12 @@ class Teller:
         speed: float = 1.0,
         rush: bool = False,
         limit: int | None = None,
+        detours: Detours = HISTORY,
     ) -> None:
         self.sim, self.plan, self.cast, self.rng = sim, plan, cast, rng
         self.speed, self.rush, self.limit = speed, rush, limit
+        self.detours = detours
+        self.hold = plan.hold
         self.quality = cast.quality.get(plan.unit, 1.0)
 
     # -- time ----------------------------------------------------------------------------
@@ -146,23 +191,71 @@ class Teller:
     def _stage(self, stage: str, late_factor: float = 1.0) -> datetime:
         return self._at(self._share(stage, late_factor))
 
+    def _wait(self, point: str) -> None:
+        """The plan holds the story here: the next step has not happened yet."""
+        if self.hold == point:
+            raise _Stop
+
     def tell(self) -> None:
         rng, plan, cast = self.rng, self.plan, self.cast
         call_taker = plan.intake.call_taker
         try:
-            self._do(Step(self._stage("accept"), "accept", call_taker))
+            if plan.intake.result:
+                self._verify_on_the_spot()
+                return
+            if self.sim.status == Status.NEW:
+                self._wait("accept")
+                if self.detours.reject and rng.random() < self.detours.reject:
+                    reason = rng.choice(data.REJECT_REASONS)
+                    self._do(Step(self._stage("accept"), "reject", call_taker, text=reason))
+                    return
+                self._do(Step(self._stage("accept"), "accept", call_taker))
+            void = self.detours.void and (rng.random() < self.detours.void or self.hold == "void")
+            if void and self._void():  # voided
+                return
+            self._wait("dispatch")
             dispatcher = self._pick(cast.dispatchers)
-            if plan.wrong_units and not self.rush and rng.random() < MISDISPATCH:
+            misdispatch = (
+                rng.random() < MISDISPATCH if plan.wrong_units and not self.rush else False
+            )
+            if misdispatch or (plan.wrong_units and self.hold == "returned"):
                 wrong = rng.choice(plan.wrong_units)
                 self._do(Step(self._stage("dispatch"), "dispatch", dispatcher, unit=wrong))
                 reason = rng.choice(data.SEND_BACK_REASONS)
                 at = self._at(rng.uniform(0.05, 0.5))
                 self._do(Step(at, "send_back", self._handler(wrong), text=reason))
+                self._wait("returned")
             self._do(Step(self._stage("dispatch"), "dispatch", dispatcher, unit=plan.unit))
+            self._wait("acknowledge")
             self._round()
-            self._follow_up(SATISFACTION, reopen=True)
+            self._wait("follow_up")
+            if plan.intake.channel != Channel.GRID_WORKER:  # nobody to call back
+                self._follow_up(SATISFACTION, reopen=True)
         except _Stop:
             return
+
+    def _verify_on_the_spot(self) -> None:
+        """A grid worker's report fixed on the spot waits for its verification only."""
+        self._wait("verify")
+        worker = self._pick(self.cast.workers[self.plan.intake.grid_id])
+        self._do(Step(self._stage("verify"), "verify", worker))
+
+    def _void(self) -> bool:
+        """A void request after acceptance (a duplicate, the caller withdrew); whether
+        the supervisor approved it."""
+        rng = self.rng
+        requester = self._pick(
+            self.cast.dispatchers if rng.random() < 0.6 else [self.plan.intake.call_taker]
+        )
+        at = self._at(rng.uniform(0.1, 0.6))
+        self._do(Step(at, "request_void", requester, text=rng.choice(data.VOID_REASONS)))
+        self._wait("void")
+        approve = rng.random() < self.detours.void_approved
+        note = "同意作废" if approve else rng.choice(data.DENY_VOID_NOTES)
+        decided = self._gap(rng.uniform(0.2, 3))
+        supervisor = self._pick(self.cast.supervisors)
+        self._do(Step(decided, "decide_void", supervisor, text=note, approve=approve))
+        return approve
 
     def _round(self) -> None:
         """Acknowledge, handle and verify until the case closes."""
@@ -170,6 +263,7 @@ class Teller:
         self._do(Step(self._stage("acknowledge", self.quality), "acknowledge", self._handler(None)))
         for attempt in range(3):
             self._handle(first=attempt == 0)
+            self._wait("verify")
             worker = self._pick(self.cast.workers[self.plan.intake.grid_id])
             failed = not self.rush and attempt < 2 and rng.random() < REWORK * self.quality
             note = rng.choice(data.VERIFY_FAIL_NOTES) if failed else ""
@@ -187,15 +281,17 @@ class Teller:
         if not first:
             share = min(share, 0.97) * 0.5
         if first and not self.rush:
-            if rng.random() < (PARK_PARKABLE if self.plan.parkable else PARK):
+            park = rng.random() < (PARK_PARKABLE if self.plan.parkable else PARK)
+            if park or self.hold == "park":
                 self._park()
-            if rng.random() < EXTENSION:
+            if rng.random() < EXTENSION or self.hold == "extension":
                 share = self._extend(share)
             if (share > 1 and rng.random() < 0.5) or rng.random() < URGE:
                 urger = self._pick(cast.leaders if rng.random() < 0.2 else cast.supervisors)
                 at = self._at(min(share, 1.05) * rng.uniform(0.3, 0.95))
                 self._do(Step(at, "urge", urger, text=rng.choice(data.URGE_REASONS)))
         result = rng.choice(_texts(data.RESULTS, self.plan, data.DEFAULT_RESULT))
+        self._wait("handle")
         self._do(Step(self._at(share), "handle", self._handler(None), text=result))
 
     def _extend(self, share: float) -> float:
@@ -214,6 +310,7 @@ class Teller:
             Step(at, "request_extension", self._handler(None), text=reason, extra=extra)
         ):
             return share
+        self._wait("extension")
         approve = rng.random() < 0.9
         note = "同意延期" if approve else rng.choice(data.DENY_NOTES)
         decided = self._gap(rng.uniform(0.2, 3))
@@ -227,6 +324,7 @@ class Teller:
         supervisor = self._pick(self.cast.supervisors)
         at = self._at(rng.uniform(0.1, 0.5))
         self._do(Step(at, "park", supervisor, text=rng.choice(data.PARK_REASONS)))
+        self._wait("park")
         back = self._after(at + timedelta(days=rng.uniform(5, 60) * self.speed), at)
         self._do(Step(back, "resume", supervisor))
 
@@ -262,6 +360,11 @@ def _texts(
 SimFactory = Callable[[], CaseSim]
 
 
+def tell_until(make: SimFactory, plan: Plan, cast: Cast, seed: str, detours: Detours) -> CaseSim:
+    """The case's story as it comes, up to the end of the window (``CaseSim.end``)."""
+    return _tell(make, plan, cast, seed, detours=detours)
+
+
 def generate(make: SimFactory, plan: Plan, cast: Cast, seed: str) -> CaseSim:
     """The case's story, ending as the plan says (closed, or open at the end)."""
     if plan.open_at_end:
@@ -293,9 +396,11 @@ def _tell(
     speed: float = 1.0,
     rush: bool = False,
     limit: int | None = None,
+    detours: Detours = HISTORY,
 ) -> CaseSim:
     sim = make()
-    Teller(sim, plan, cast, random.Random(seed), speed=speed, rush=rush, limit=limit).tell()
+    rng = random.Random(seed)
+    Teller(sim, plan, cast, rng, speed=speed, rush=rush, limit=limit, detours=detours).tell()
     sim.finish()
     return sim
 

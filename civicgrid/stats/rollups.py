@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.db.models import Max, Min, Model
 from django.utils import timezone
@@ -191,6 +192,17 @@ PLAIN_FIELDS: tuple[type[Any], ...] = (
 
 
 def _converter(field: Any, wrapper: Any) -> Callable[[Any], Any]:
+    if isinstance(field, models.DateTimeField) and wrapper.vendor == "sqlite" and settings.USE_TZ:
+        zone = wrapper.timezone
+
+        def datetime_text(value: Any) -> Any:
+            # What the SQLite backend makes of an aware datetime, without its generic checks.
+            if not isinstance(value, datetime) or value.utcoffset() is None:
+                return field.get_db_prep_save(value, wrapper)
+            return str(value.astimezone(zone).replace(tzinfo=None))
+
+        return datetime_text
+
     def convert(value: Any) -> Any:
         return field.get_db_prep_save(value, wrapper)
 
@@ -214,15 +226,15 @@ def insert_rows(model: type[Model], rows: Sequence[dict[str, Any]]) -> None:
         f"VALUES ({', '.join(['%s'] * len(fields))})"
     )
     wrapper = connections[DEFAULT_DB_ALIAS]  # not the proxy: it is asked once per value
-    converters: list[tuple[str, Callable[[Any], Any] | None]] = [
-        (f.attname, None if isinstance(f, PLAIN_FIELDS) else _converter(f, wrapper)) for f in fields
+    names = [f.attname for f in fields]
+    converters: list[tuple[int, Callable[[Any], Any]]] = [
+        (i, _converter(f, wrapper)) for i, f in enumerate(fields) if not isinstance(f, PLAIN_FIELDS)
     ]
 
     def values(row: dict[str, Any]) -> list[Any]:
-        out = []
-        for name, convert in converters:
-            value = row[name] if name in row else defaults[name]
-            out.append(value if convert is None else convert(value))
+        out = [row[name] if name in row else defaults[name] for name in names]
+        for i, convert in converters:
+            out[i] = convert(out[i])
         return out
 
     with connection.cursor() as cursor:

@@ -184,7 +184,7 @@ def test_the_partition_is_the_same_for_a_seed_and_differs_for_another(
 
 @pytest.mark.django_db
 def test_if_empty_loads_an_empty_database() -> None:
-    call_command("demo", "--if-empty", stdout=StringIO())
+    call_command("demo", "--if-empty", "--no-recent", stdout=StringIO())
 
     assert Grid.objects.filter(level=Level.GRID).count() == 325
 
@@ -193,7 +193,7 @@ def test_if_empty_loads_an_empty_database() -> None:
 def test_it_numbers_grids_with_the_configured_sequence_digits(settings: Any) -> None:
     settings.CIVICGRID_GRID_SEQUENCE_DIGITS = 2
 
-    call_command("demo", stdout=StringIO())
+    call_command("demo", "--no-recent", stdout=StringIO())
 
     assert Grid.objects.filter(level=Level.GRID, code__regex=r"^\d{14}$").count() == 325
     worker = Membership.objects.get(user__username="gridworker", role=Role.GRID_WORKER)
@@ -206,7 +206,7 @@ def loaded(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
     """The demo loaded once for the class, rolled back after it."""
     with django_db_blocker.unblock(), transaction.atomic():
         out = StringIO()
-        call_command("demo", stdout=out)
+        call_command("demo", "--no-recent", stdout=out)
         yield out.getvalue()
         transaction.set_rollback(True)
 
@@ -317,7 +317,7 @@ class TestTheDemoCommand:
         before = snapshot()
 
         out = StringIO()
-        call_command("demo", stdout=out)
+        call_command("demo", "--no-recent", stdout=out)
 
         assert snapshot() == before
         assert "本次新建用户 0 个，岗位 0 个" in out.getvalue()
@@ -325,7 +325,7 @@ class TestTheDemoCommand:
     def test_running_it_with_another_seed_changes_nothing_either(self) -> None:
         before = snapshot()
 
-        call_command("demo", "--seed", "7", stdout=StringIO())
+        call_command("demo", "--seed", "7", "--no-recent", stdout=StringIO())
 
         assert snapshot() == before
 
@@ -333,7 +333,7 @@ class TestTheDemoCommand:
         before = snapshot()
 
         out = StringIO()
-        call_command("demo", "--if-empty", stdout=out)
+        call_command("demo", "--if-empty", "--no-recent", stdout=out)
 
         assert snapshot() == before
         assert "已有网格" in out.getvalue()

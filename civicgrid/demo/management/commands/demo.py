@@ -10,10 +10,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
 from civicgrid.accounts.models import Role, User
+from civicgrid.cases.models import Status
 from civicgrid.demo import history
 from civicgrid.demo.accounts import DEMO_ACCOUNTS, DEMO_PASSWORD
 from civicgrid.demo.district import DEFAULT_SEED
 from civicgrid.demo.history import HistoryError, load_history
+from civicgrid.demo.recent import DAYS, RecentError, load_recent
 from civicgrid.demo.services import load_demo
 from civicgrid.grids.models import Grid, Level
 from civicgrid.grids.services import GridError
@@ -30,10 +32,21 @@ def _seed(value: str) -> int:
     return seed
 
 
+def _days(value: str) -> int:
+    try:
+        days = int(value)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= 60:
+        raise argparse.ArgumentTypeError(_("天数须为 1～60 的整数：%(v)s") % {"v": value})
+    return days
+
+
 class Command(BaseCommand):
     help = _(
         "载入演示区县：兰州市七里河区的真实街道、社区及编码，生成的 325 个网格、"
-        "18 个处置单位、1644 名网格员和各角色的演示账号。可重复运行，已有的数据不会改动。"
+        "18 个处置单位、1644 名网格员和各角色的演示账号，以及最近两周到此刻的案件。"
+        "可重复运行，已有的数据不会改动。"
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -59,12 +72,60 @@ class Command(BaseCommand):
         parser.add_argument(
             "--history-scale", type=float, default=1.0, help=_("历史案件数量的比例（测试用）")
         )
+        parser.add_argument(
+            "--no-recent",
+            action="store_true",
+            help=_("不生成最近两周到此刻的案件（默认生成，让各工作台有待办）"),
+        )
+        parser.add_argument(
+            "--recent-days",
+            type=_days,
+            default=DAYS,
+            help=_("最近案件覆盖的天数，含今天（默认 %(default)s）"),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = int(options.get("verbosity", 1))
-        self._load(options)
+        loaded = self._load(options)
+        if loaded and not options["no_recent"]:
+            self._recent(options)
+        if loaded:
+            self._print_logins()
         if options["history"]:
             self._history(options)
+
+    def _recent(self, options: dict[str, Any]) -> None:
+        try:
+            summary = load_recent(seed=options["seed"], days=options["recent_days"])
+        except RecentError as exc:
+            raise CommandError(str(exc)) from exc
+        if summary.existing:
+            self.stdout.write(
+                _("最近的演示案件已有 %(n)d 件，未重新生成。") % {"n": summary.existing}
+            )
+            self.stdout.write("")
+            return
+        self.stdout.write(
+            _(
+                "最近 %(days)d 天的案件（%(start)s 至此刻）：写入 %(w)d 件"
+                "（事件 %(ev)d 条，时限 %(d)d 条），用时 %(s).1f 秒"
+            )
+            % {
+                "days": options["recent_days"],
+                "start": summary.start.isoformat(),
+                "w": summary.written,
+                "ev": summary.events,
+                "d": summary.deadlines,
+                "s": summary.seconds,
+            }
+        )
+        counts = "，".join(
+            f"{label} {summary.statuses[value]}"
+            for value, label in Status.choices
+            if summary.statuses.get(value)
+        )
+        self.stdout.write(_("  此刻：%(counts)s") % {"counts": counts})
+        self.stdout.write("")
 
     def _history(self, options: dict[str, Any]) -> None:
         try:
@@ -116,11 +177,12 @@ class Command(BaseCommand):
         if self.verbosity > 1:
             self.stderr.write(message)
 
-    def _load(self, options: dict[str, Any]) -> None:
+    def _load(self, options: dict[str, Any]) -> bool:
+        """Load the demo district; False when ``--if-empty`` finds grids."""
         if options["if_empty"] and Grid.objects.exists():
             self.stdout.write(_("系统中已有网格，未载入演示数据。"))
             self._print_logins()
-            return
+            return False
         started = time.monotonic()
         try:
             summary = load_demo(seed=options["seed"])
@@ -153,7 +215,7 @@ class Command(BaseCommand):
         ]
         for line in lines:
             self.stdout.write(line)
-        self._print_logins()
+        return True
 
     def _print_logins(self) -> None:
         if not User.objects.filter(username__in=[a.username for a in DEMO_ACCOUNTS]).exists():
