@@ -302,6 +302,7 @@ def _attachment_out(a: Attachment) -> dict[str, Any]:
 
 def _detail(case: Case, user: User) -> dict[str, Any]:
     out = _case_out(case, user, full=True)
+    events = selectors.timeline(case)
     out.update(
         {
             "grid_path": [
@@ -312,9 +313,9 @@ def _detail(case: Case, user: User) -> dict[str, Any]:
             "assisting_units": [_unit(u) for u in case.assisting_units.all()],
             "result": case.result,
             "merged_into": case.merged_into_id,
-            "timeline": selectors.timeline(case),
+            "timeline": events,
             "stages": selectors.stage_measures(case),
-            "milestones": selectors.milestones(case),
+            "milestones": selectors.milestones(case, events=events),
             "attachments": [_attachment_out(a) for a in case.attachments.order_by("id")],
             "allowed_actions": selectors.allowed_actions(user, case),
         }

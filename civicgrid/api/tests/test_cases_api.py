@@ -299,10 +299,11 @@ def test_a_dispatch_through_the_api_makes_a_fixed_number_of_statements(
     # The token, the unit, the memberships, the case with its category, the time
     # limit, the statistics' reads (3 rows of the case, 2 stored facts), the assisting
     # units, the case reloaded with its relations, and the detail's reads (the grid's
-    # ancestors, assisting units, events twice, deadlines, attachments).
-    assert kinds.count("SELECT") == 18, kinds
+    # ancestors, assisting units, the events (timeline and milestones), deadlines,
+    # attachments).
+    assert kinds.count("SELECT") == 17, kinds
     assert kinds.count("BEGIN") + kinds.count("SAVEPOINT") == 1, kinds
-    assert len(kinds) <= 33, kinds
+    assert len(kinds) <= 32, kinds
 
 
 def test_search_filters_paginates_by_cursor_and_masks_requesters(
