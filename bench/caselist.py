@@ -51,7 +51,7 @@ MIN_RUNS = 3
 
 def run(ctx: Context) -> list[Figure]:
     from bench import casegen
-    from bench.intake import make_users
+    from bench.common import make_users
     from bench.pg import CivicgridDB
 
     casegen.setup_django_once()

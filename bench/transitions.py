@@ -1,6 +1,6 @@
 """A case transition through the API: dispatch, on PostgreSQL, against its raw writes.
 
-The same set-up as the intake benchmark (``bench/intake.py``): a fresh database with
+The same set-up as the intake benchmark (``bench/intake.py``; shared in ``bench/common.py``): a fresh database with
 the demo district and 100,000 generated cases of history, ``gunicorn --workers 2``,
 the same load generator and connections. A pool of cases waiting for dispatch
 (status ``filed``, accepted in the last hours, with their accept and dispatch
@@ -25,28 +25,25 @@ from typing import Any
 import numpy as np
 
 from bench import casegen
-from bench.common import Baseline, Context, Figure, say
-from bench.intake import (
+from bench.common import (
     HISTORY,
     WORKERS,
-    CpuMeter,
-    Gunicorn,
+    Baseline,
+    Context,
+    Figure,
     Job,
     Request,
-    backend_pids,
     count_queries,
     cpu_per_case,
-    csrf_workaround,
     history,
-    load_seconds,
     make_users,
     other_share,
-    python_load,
     rows_written,
-    run_load,
+    run_on_pg,
     run_transactions,
+    say,
+    serve_and_load,
     table_counters,
-    wrk_path,
 )
 from bench.pg import CivicgridDB
 
@@ -56,14 +53,7 @@ RAW_MIN = 1000
 
 
 def run(ctx: Context) -> list[Figure]:
-    casegen.setup_django_once()
-    db = CivicgridDB.open(ctx, "transitions")
-    if db is None:
-        return []
-    try:
-        return _run(ctx, db)
-    finally:
-        db.close()
+    return run_on_pg(ctx, "transitions", _run)
 
 
 def _pool(ctx: Context, db: CivicgridDB, n: int) -> list[tuple[int, int, int, int, str, int]]:
@@ -172,35 +162,10 @@ def _run(ctx: Context, db: CivicgridDB) -> list[Figure]:
 
     requests = [dispatch(c) for c in api_cases]
     warm = [dispatch(c) for c in spare[: 8 * WORKERS]]
-    seconds = load_seconds(ctx)
     connections = ctx.connections
-    wrk = wrk_path(ctx)
     before_rows = table_counters(db)
-    server = Gunicorn(db)
-    try:
-        server.start()
-        csrf = csrf_workaround(ctx, server.url, token, warm[0], "transitions")
-        warmed = python_load(
-            server.url, token, warm[1:], seconds=60, connections=WORKERS, csrf=csrf
-        )
-        if warmed.errors:
-            raise RuntimeError(f"warm-up failed: {warmed.sample_error}")
-        meter = CpuMeter({"gunicorn": server.worker_pids, "postgres": lambda: backend_pids(db)})
-        meter.begin()
-        say(f"  load: {connections} connections for {seconds:.0f} s ({'wrk' if wrk else 'Python'})")
-        load = run_load(
-            ctx,
-            server.url,
-            token,
-            requests,
-            seconds=seconds,
-            connections=connections,
-            wrk=wrk,
-            csrf=csrf,
-        )
-        cpu = meter.end()
-    finally:
-        server.stop()
+    served = serve_and_load(ctx, db, token, requests, warm, "transitions")
+    load, cpu = served.load, served.cpu
     after_rows = table_counters(db)
     t = casegen.tables()
     with db.connect() as conn:

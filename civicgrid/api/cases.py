@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ from civicgrid.cases import selectors, services
 from civicgrid.cases.access import get_case_for_user, visible_cases
 from civicgrid.cases.errors import CaseConflict, CaseError, CaseForbidden
 from civicgrid.cases.models import Attachment, AttachmentKind, Case, Category, Channel, Urgency
+from civicgrid.cases.services.intake import take_in
 from civicgrid.grids import crs, locator
 from civicgrid.grids.access import get_grid_for_user
 from civicgrid.grids.models import HandlingUnit
@@ -234,7 +235,9 @@ def _unit(u: HandlingUnit | None) -> dict[str, Any] | None:
     return {"id": u.pk, "code": u.code, "name": u.name} if u else None
 
 
-def _case_out(case: Case, user: User, *, full: bool = False) -> dict[str, Any]:
+def _case_out(case: Case, user: User, *, full: bool = False, grid: bool = True) -> dict[str, Any]:
+    """The case as ``CaseOut``; ``full``: the requester unmasked for those who may see
+    them; ``grid=False``: without reading ``case.grid`` (the caller fills it in)."""
     reveal = full and selectors.may_see_requester(user, case)
     return {
         "id": case.pk,
@@ -255,7 +258,7 @@ def _case_out(case: Case, user: User, *, full: bool = False) -> dict[str, Any]:
         "lon": case.lon,
         "lat": case.lat,
         "grid": {"id": case.grid.pk, "code": case.grid.code, "name": case.grid.name}
-        if case.grid
+        if grid and case.grid
         else None,
         "needs_location": case.needs_location,
         "lead_unit": _unit(case.lead_unit),
@@ -301,6 +304,7 @@ def _attachment_out(a: Attachment) -> dict[str, Any]:
 
 def _detail(case: Case, user: User) -> dict[str, Any]:
     out = _case_out(case, user, full=True)
+    events = selectors.timeline(case)
     out.update(
         {
             "grid_path": [
@@ -311,9 +315,9 @@ def _detail(case: Case, user: User) -> dict[str, Any]:
             "assisting_units": [_unit(u) for u in case.assisting_units.all()],
             "result": case.result,
             "merged_into": case.merged_into_id,
-            "timeline": selectors.timeline(case),
+            "timeline": events,
             "stages": selectors.stage_measures(case),
-            "milestones": selectors.milestones(case),
+            "milestones": selectors.milestones(case, events=events),
             "attachments": [_attachment_out(a) for a in case.attachments.order_by("id")],
             "allowed_actions": selectors.allowed_actions(user, case),
         }
@@ -326,7 +330,8 @@ def _with_relations(qs: Any) -> Any:
 
 
 def _load(request: HttpRequest, case_id: int, version: int | None = None) -> Case:
-    case = get_case_for_user(request.user, case_id)  # type: ignore[arg-type]
+    # The category with it: every transition reads its time limits.
+    case = get_case_for_user(request.user, case_id, related=("category__parent",))  # type: ignore[arg-type]
     if not in_districts(request, case.grid_path):  # an integration key's districts
         raise Http404
     if version is not None and version != case.version:
@@ -362,13 +367,49 @@ def _check_districts(request: HttpRequest, payload: CaseIn) -> None:
 
 
 # -- endpoints ---------------------------------------------------------------------------
+INTAKE_DESCRIPTION = """
+登记一件案件。返回案件本身（`CaseOut`：编号、状态、类别、网格、建议承办单位、当前环节时限等），
+不含时间线、环节用时和可执行操作；`Location` 响应头是它的详情地址
+（`GET /api/v1/cases/{id}`，含时间线、环节、附件和可执行操作）。
+新登记返回 201；同一渠道的外部编号（`external_id`）或同一 `Idempotency-Key`
+已登记过时返回 200 和已有的案件，不会重复登记。
+
+Takes a case in. The body is the case itself (`CaseOut`), without the timeline,
+stage measures and allowed actions; the `Location` header is its detail
+(`GET /api/v1/cases/{id}`). 201 for a new case; 200 with the case already taken in
+for the same channel and `external_id` or the same `Idempotency-Key`.
+"""
+
+
+def _intake_out(taken: Any, user: User) -> dict[str, Any]:
+    """The 201 body from the objects the intake holds: the category and suggested unit
+    it read, the grid the locator placed it in (no read of the case or its grid)."""
+    case: Case = taken.case
+    grid = taken.location.grid if taken.location is not None else None
+    if grid is None and case.grid_id is not None:  # located by a path, not the locator
+        return _case_out(_with_relations(Case.objects).get(pk=case.pk), user, full=True)
+    out = _case_out(case, user, full=True, grid=False)
+    out["grid"] = {"id": grid.id, "code": grid.code, "name": grid.name} if grid else None
+    for name in ("received_at", "due_at"):  # in UTC, as the database gives them back
+        if out[name] is not None:
+            out[name] = out[name].astimezone(UTC)
+    return out
+
+
 @router.post(
     "/cases",
-    response={201: CaseDetailOut, 200: CaseDetailOut, 400: ErrorOut},
+    response={201: CaseOut, 200: CaseOut, 400: ErrorOut},
     summary="登记案件（幂等：同一渠道外部编号或 Idempotency-Key 不会重复登记）",
+    description=INTAKE_DESCRIPTION,
 )
 def create_case(request: HttpRequest, payload: CaseIn, response: HttpResponse) -> Any:
-    category = Category.objects.filter(code=payload.category).select_related("parent").first()
+    # With what the routing suggestion reads of it: the default units and their grids.
+    category = (
+        Category.objects.filter(code=payload.category)
+        .select_related("parent__default_unit__serves", "default_unit__serves")
+        .defer("default_unit__serves__geom_wkb", "parent__default_unit__serves__geom_wkb")
+        .first()
+    )
     if category is None:
         raise HttpError(400, f"未知的类别编码：{payload.category}")
     _check_districts(request, payload)
@@ -377,9 +418,13 @@ def create_case(request: HttpRequest, payload: CaseIn, response: HttpResponse) -
         category=category,
         idempotency_key=request.headers.get("Idempotency-Key") or None,
     )
-    case, created = _run(request, services.create_case, data=data)
-    case = _with_relations(Case.objects).get(pk=case.pk)
-    return Status(201 if created else 200, _detail(case, request.user))  # type: ignore[arg-type]
+    taken = _run(request, take_in, data=data)
+    user: User = request.user  # type: ignore[assignment]
+    response["Location"] = f"/api/v1/cases/{taken.case.pk}"
+    if taken.created:
+        return Status(201, _intake_out(taken, user))
+    case = _with_relations(Case.objects).get(pk=taken.case.pk)
+    return Status(200, _case_out(case, user, full=True))
 
 
 @router.get("/cases", response=CasePage, summary="案件检索（按接收时间倒序，游标分页）")
@@ -436,8 +481,11 @@ def _transition(
     request: HttpRequest, case_id: int, version: int | None, fn: Any, **kwargs: Any
 ) -> dict[str, Any]:
     case = _load(request, case_id, version)
-    _run(request, fn, case=case, **kwargs)
-    case = _with_relations(Case.objects).get(pk=case.pk)
+    result = _run(request, fn, case=case, **kwargs)
+    if not (isinstance(result, Case) and result.pk == case.pk):
+        # The services that return something else (an approval): read the case again.
+        case = _with_relations(Case.objects).get(pk=case.pk)
+    # else: the service reloaded it with its relations (``engine.reload``).
     return _detail(case, request.user)  # type: ignore[arg-type]
 
 

@@ -7,6 +7,8 @@ the cases their unit leads or assists. "Missing" and "forbidden" are one 404.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db.models import Q
 from django.http import Http404
 
@@ -60,8 +62,12 @@ def visible_cases(user: User) -> CaseQuerySet:
     return Case.objects.filter(query)
 
 
-def get_case_for_user(user: User, pk: int) -> Case:
-    case = visible_cases(user).filter(pk=pk).first()
+def get_case_for_user(user: User, pk: int, *, related: Sequence[str] = ()) -> Case:
+    """The case ``pk`` if ``user`` may see it (else 404), with ``related`` selected."""
+    qs = visible_cases(user)
+    if related:
+        qs = qs.select_related(*related)
+    case = qs.filter(pk=pk).first()
     if case is None:
         raise Http404
     return case

@@ -25,13 +25,18 @@ class Suggestion:
     rule_id: int | None = None
 
 
-def _ancestor_paths(grid: Grid) -> list[str]:
-    parts = [p for p in grid.path.strip("/").split("/") if p]
+def _ancestor_paths(path: str) -> list[str]:
+    parts = [p for p in path.strip("/").split("/") if p]
     return ["/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
 
 
 def suggest(*, category: Category, grid: Grid) -> Suggestion | None:
-    paths = _ancestor_paths(grid)
+    return suggest_at(category=category, path=grid.path)
+
+
+def suggest_at(*, category: Category, path: str) -> Suggestion | None:
+    """``suggest`` for the grid whose materialised path is ``path`` (``Grid.path``)."""
+    paths = _ancestor_paths(path)
     categories = [category.pk] + ([category.parent_id] if category.parent_id else [])
     rules = list(
         RoutingRule.objects.filter(

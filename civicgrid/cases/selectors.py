@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import math
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import reduce
@@ -182,11 +182,19 @@ MILESTONES = {
 }
 
 
-def milestones(case: Case) -> dict[str, float | None]:
+def milestones(
+    case: Case, *, events: Sequence[dict[str, Any]] | None = None
+) -> dict[str, float | None]:
     """Seconds from reception to the first accept, dispatch, acknowledgement,
-    report-back and closing (``None`` for what has not happened)."""
+    report-back and closing (``None`` for what has not happened). ``events``: the
+    case's ``timeline`` when the caller has it (no second read of the events)."""
     firsts: dict[str, datetime] = {}
-    for action, at in case.events.order_by("at", "id").values_list("action", "at"):
+    pairs: Iterable[tuple[str, datetime]] = (
+        ((e["action"], e["at"]) for e in events)
+        if events is not None
+        else case.events.order_by("at", "id").values_list("action", "at")
+    )
+    for action, at in pairs:
         firsts.setdefault(action, at)
     out: dict[str, float | None] = {}
     for name, actions in MILESTONES.items():

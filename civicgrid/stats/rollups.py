@@ -21,10 +21,12 @@ EXCLUSIVE`` before it reads a fact, so the two serialise without deadlock.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache, partial
 from typing import Any
 
 from django.conf import settings
@@ -66,9 +68,45 @@ STATS_TABLES = (CaseFact, PersonFact, GridRollup, DimRollup, Rollup, PersonRollu
 
 
 # -- the hooks ----------------------------------------------------------------------------
-def record_intake(case: Case) -> None:
-    """``create_case`` took ``case`` in (inside its transaction)."""
-    refresh_cases([case.pk])
+def record_intake(
+    case: Case,
+    *,
+    events: Sequence[CaseEvent] | None = None,
+    deadlines: Sequence[Deadline] | None = None,
+) -> None:
+    """``create_case`` took ``case`` in (inside its transaction).
+
+    Given the event and deadline rows the intake just wrote (all the rows the case
+    has), the fact is computed from them in memory: a new case has no stored fact to
+    read or take out of the rollups, so the hook is the fact's INSERTs and one upsert
+    per rollup table, with no read. Without them it reads the rows back like every
+    other hook."""
+    if events is None or deadlines is None or timezone.is_naive(case.received_at):
+        refresh_cases([case.pk])
+        return
+    fact = compute(
+        as_case_row({name: getattr(case, name) for name in CASE_FIELDS}),
+        [as_deadline_row({n: getattr(d, n) for n in DEADLINE_FIELDS}) for d in deadlines],
+        [as_event_row({n: getattr(e, n) for n in EVENT_FIELDS}) for e in events],
+        public_channels=conf.get("public_channels"),
+    )
+    if not connection.in_atomic_block:
+        with transaction.atomic():
+            _add_new_facts([fact])
+    else:
+        _add_new_facts([fact])
+
+
+def _add_new_facts(facts: list[Fact]) -> None:
+    """Store the facts of cases that have none and add them to the rollups. The
+    first statement is the fact's INSERT, which takes the same ROW EXCLUSIVE lock on
+    ``stats_casefact`` that ``_refresh_chunk`` takes before reading (so a rebuild and
+    this serialise the same way)."""
+    deltas = Deltas()
+    for fact in facts:
+        deltas.add(fact, +1)
+    _insert_facts(facts, small=True)
+    deltas.apply()
 
 
 def record_transition(case: Case, event: CaseEvent | None = None) -> None:
@@ -172,12 +210,95 @@ def record_bulk_intake(facts: Sequence[Fact]) -> int:
     return written
 
 
-def _insert_facts(facts: list[Fact]) -> int:
+def _insert_facts(facts: list[Fact], *, small: bool = False, replace: bool = False) -> int:
+    """Insert the facts' rows. ``small`` (the hooks: a case or a few): one INSERT per
+    table with a constant text instead of ``insert_rows``'s COPY; ``replace``: a
+    ``CaseFact`` row already there is overwritten (its ``PersonFact`` rows must have
+    been deleted)."""
     if not facts:
         return 0
+    if small:
+        _insert_small(CaseFact, [f.columns() for f in facts], replace=replace)
+        _insert_small(PersonFact, [row for f in facts for row in f.person_columns()])
+        return len(facts)
     insert_rows(CaseFact, [f.columns() for f in facts])
     insert_rows(PersonFact, [row for f in facts for row in f.person_columns()])
     return len(facts)
+
+
+def _json_default(value: Any) -> Any:
+    """JSON for the values ``json`` does not know: the dates of facts and rollups."""
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+_dumps = partial(json.dumps, default=_json_default, separators=(",", ":"))
+
+
+@lru_cache(maxsize=32)
+def _statement(
+    table: type[Model],
+    columns: tuple[str, ...],
+    conflict: tuple[str, ...],
+    add: tuple[str, ...] | None,
+    vendor: str,
+) -> str:
+    """The constant text of an INSERT of rows into ``table`` (``columns`` are column
+    names), ``ON CONFLICT (conflict)`` adding the columns ``add`` to the row's (the
+    counters; the other columns are left as they are) or, with ``add=None``,
+    overwriting every column not in ``conflict``. On
+    PostgreSQL the rows come as one JSON parameter (``jsonb_populate_recordset`` of
+    the table's row type, in the order given), so the text and its single
+    placeholder are the same whatever the number of rows, and psycopg has almost
+    nothing to convert; on SQLite it is a one-row statement for ``executemany``."""
+    q = connection.ops.quote_name
+    name = q(table._meta.db_table)
+    cols = ", ".join(q(c) for c in columns)
+    if vendor == "postgresql":
+        head = (
+            f"INSERT INTO {name} AS r ({cols}) SELECT {cols} "  # noqa: S608
+            f"FROM jsonb_populate_recordset(NULL::{name}, %s)"
+        )
+        target = "r"
+    else:
+        head = f"INSERT INTO {name} ({cols}) VALUES ({', '.join(['%s'] * len(columns))})"  # noqa: S608
+        target = name
+    if not conflict:
+        return head
+    if add is not None:
+        sets = ", ".join(f"{q(c)} = {target}.{q(c)} + excluded.{q(c)}" for c in add)
+    else:
+        others = [c for c in columns if c not in conflict]
+        sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in others)
+    return f"{head} ON CONFLICT ({', '.join(q(c) for c in conflict)}) DO UPDATE SET {sets}"
+
+
+def _execute_rows(sql: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Run a ``_statement`` for ``rows`` (values in the order of ``columns``)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            from psycopg.types.json import Jsonb
+
+            payload = [dict(zip(columns, row, strict=True)) for row in rows]
+            params: list[Any] = [Jsonb(payload, dumps=_dumps)]
+            cursor.execute(sql, params)
+        else:
+            cursor.executemany(sql, [list(row) for row in rows])
+
+
+def _insert_small(
+    model: type[Model], rows: Sequence[dict[str, Any]], *, replace: bool = False
+) -> None:
+    """Insert a few rows given as {column: value} (plain values: ints, strings, dates)
+    with one statement of constant text (``replace``: overwrite on a primary key
+    conflict)."""
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    conflict = (model._meta.pk.column,) if replace else ()
+    sql = _statement(model, columns, conflict, None, connection.vendor)
+    _execute_rows(sql, columns, [[row[c] for c in columns] for row in rows])
 
 
 #: Fields whose Python values the database drivers take as they are.
@@ -287,9 +408,16 @@ def _refresh_chunk(ids: list[int], move_rollups: bool) -> int:
     if not changed:
         return 0
     updated = [new[i] for i in changed if i in new]
-    CaseFact.objects.filter(case_id__in=changed).delete()
+    gone = [i for i in changed if i not in new]
+    if gone:  # cases deleted meanwhile (tests, repairs)
+        CaseFact.objects.filter(case_id__in=gone).delete()
     PersonFact.objects.filter(case_id__in=changed).delete()
-    _insert_facts(updated)
+    # The hooks pass a case or a few: their facts go in (or over the stored ones) with
+    # one statement per table; a bulk refresh COPYs them after deleting the old ones.
+    small = len(updated) <= UPSERT_ROWS
+    if not small:
+        CaseFact.objects.filter(case_id__in=changed).delete()
+    _insert_facts(updated, small=small, replace=small)
     deltas.apply()
     return len(changed)
 
@@ -379,60 +507,14 @@ def levels(key: str) -> list[int]:
 def _upsert(
     table: type[Model], rows: Sequence[tuple[tuple[Any, ...], tuple[Any, ...], list[int]]]
 ) -> None:
-    """Add counters to rows (made when missing) in one statement per batch."""
+    """Add counters to rows (made when missing): one statement of constant text per
+    batch of ``UPSERT_ROWS`` (``_statement``), rows in key order."""
     keys, extra, counters = KEYS[table]
-    q = connection.ops.quote_name
-    name = q(table._meta.db_table)
-    columns = [*keys, *extra, *counters]
-    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    update = ", ".join(f"{q(c)} = {name}.{q(c)} + excluded.{q(c)}" for c in counters)
-    if connection.vendor == "postgresql" and len(rows) > UPSERT_ROWS:
-        _upsert_copy(table, rows, columns, update)
-        return
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), UPSERT_ROWS):
-            batch = rows[start : start + UPSERT_ROWS]
-            sql = (
-                f"INSERT INTO {name} ({', '.join(q(c) for c in columns)}) "  # noqa: S608
-                f"VALUES {', '.join([one] * len(batch))} "
-                f"ON CONFLICT ({', '.join(q(k) for k in keys)}) DO UPDATE SET {update}"
-            )
-            params: list[Any] = []
-            for key, more, values in batch:
-                params.extend(key)
-                params.extend(more)
-                params.extend(values)
-            cursor.execute(sql, params)
-
-
-def _upsert_copy(
-    table: type[Model],
-    rows: Sequence[tuple[tuple[Any, ...], tuple[Any, ...], list[int]]],
-    columns: list[str],
-    update: str,
-) -> None:
-    """``_upsert`` of many rows on PostgreSQL (a bulk import's batch): ``COPY`` into a
-    temporary table, then one ``INSERT … SELECT … ON CONFLICT`` in key order. A
-    statement with tens of thousands of parameters costs more to build than to run."""
-    keys = KEYS[table][0]
-    q = connection.ops.quote_name
-    name = q(table._meta.db_table)
-    staging = q(f"staging_{table._meta.db_table}")
-    listed = ", ".join(q(c) for c in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {staging} AS SELECT {listed} FROM {name} WITH NO DATA"  # noqa: S608
-        )
-        with cursor.cursor.copy(f"COPY {staging} ({listed}) FROM STDIN") as copy:
-            for key, more, values in rows:
-                copy.write_row((*key, *more, *values))
-        cursor.execute(
-            f"INSERT INTO {name} ({listed}) SELECT {listed} FROM {staging} "  # noqa: S608
-            f"ORDER BY {', '.join(q(k) for k in keys)} "
-            f"ON CONFLICT ({', '.join(q(k) for k in keys)}) DO UPDATE SET {update}"
-        )
-        # In the caller's transaction: an error rolls the temporary table back too.
-        cursor.execute(f"DROP TABLE {staging}")
+    columns = (*keys, *extra, *counters)
+    sql = _statement(table, columns, keys, tuple(counters), connection.vendor)
+    for start in range(0, len(rows), UPSERT_ROWS):
+        batch = rows[start : start + UPSERT_ROWS]
+        _execute_rows(sql, columns, [(*key, *more, *values) for key, more, values in batch])
 
 
 def _lock(mode: str, models: Sequence[type[Model]]) -> None:

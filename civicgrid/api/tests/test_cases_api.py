@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -106,6 +107,71 @@ def test_intake_through_the_api_is_idempotent_by_key(
     assert Case.objects.count() == 1
 
 
+def _statements(captured: Any) -> list[str]:
+    """The first word of each statement captured (BEGIN, SELECT, INSERT …); an
+    ``executemany`` (SQLite's statistics upserts) is one statement ("3 times: …")."""
+    sqls = [re.sub(r"^\d+ times: ", "", q["sql"]) for q in captured]
+    return [sql.lstrip("( ").split(None, 1)[0].upper() for sql in sqls]
+
+
+@pytest.fixture
+def warm_caches(settings: Any) -> None:
+    """The per-process caches as a server has them between their rechecks (the suite
+    rechecks the locator and the calendar on every call)."""
+    settings.CIVICGRID_LOCATOR_RECHECK_SECONDS = 3600
+    settings.CIVICGRID_CALENDAR_RECHECK_SECONDS = 3600
+
+
+@pytest.mark.usefixtures("warm_caches")
+def test_intake_through_the_api_makes_a_fixed_number_of_statements(
+    call_taker: User, category: Category, city_unit: HandlingUnit, openapi: Any
+) -> None:
+    """What an integration's POST costs: the token, the category, then one transaction
+    (the idempotency lookup, the routing rules, the time limit, the case INSERT and its
+    number, the event, the deadline, the statistics: the two facts and one upsert per
+    rollup table) and the caller's memberships for the body. No read of the case."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _, raw = create_api_token(user=call_taker, name="12345 平台")
+    integration = Client(enforce_csrf_checks=True)
+    payload = {
+        "channel": "hotline",
+        "category": category.code,
+        "description": "占道经营",
+        "lon": EAST_POINT[0],
+        "lat": EAST_POINT[1],
+        "requester_name": "张先生",
+        "external_id": "GD-0001",
+    }
+    auth = {"Authorization": f"Bearer {raw}"}
+    warm = post(integration, "/api/v1/cases", payload, **auth, **{"Idempotency-Key": "w-1"})
+    assert warm.status_code == 201, warm.content
+    payload["external_id"] = "GD-0002"
+    with CaptureQueriesContext(connection) as captured:
+        created = post(integration, "/api/v1/cases", payload, **auth, **{"Idempotency-Key": "k-2"})
+    assert created.status_code == 201, created.content
+    body = check(openapi, "/api/v1/cases", "post", created)
+    assert created["Location"] == f"/api/v1/cases/{body['id']}"
+    assert body["requester_name"] == "张先生"  # the call-taker sees whom they registered
+    assert body["suggested_unit"]["id"] == city_unit.pk
+    kinds = _statements(captured)
+    writes = ["INSERT"] * 4 + ["UPDATE"]  # case, number; event, deadline, case fact
+    writes += ["INSERT"] * 5  # person fact, one upsert per rollup table
+    assert sorted(k for k in kinds if k in ("INSERT", "UPDATE", "DELETE")) == sorted(writes)
+    # The token, the category; the idempotency lookup, the routing rules, the
+    # territorial unit (this category has no rule and no default unit), the time
+    # limit; the caller's memberships (whether they see the requester).
+    assert kinds.count("SELECT") == 7, kinds
+    assert "LOCK" not in kinds
+    # Every write in one transaction (a savepoint inside the test's own transaction).
+    assert kinds.count("BEGIN") + kinds.count("SAVEPOINT") == 1, kinds
+    assert len(kinds) <= 19, kinds
+    # The slim body is what the detail says of the same case.
+    detail = integration.get(f"/api/v1/cases/{body['id']}", headers=auth).json()
+    assert {k: detail[k] for k in body} == body
+
+
 def test_intake_refuses_bad_input_with_a_message(
     as_user: Callable[[User], Client], call_taker: User, category: Category
 ) -> None:
@@ -201,6 +267,43 @@ def test_transitions_map_domain_errors_to_statuses(
     detail = as_user(unit_handler).get(f"/api/v1/cases/{case.pk}")
     assert detail.status_code == 200
     assert set(detail.json()["allowed_actions"]) == {"acknowledge", "send_back"}
+
+
+@pytest.mark.usefixtures("warm_caches")
+def test_a_dispatch_through_the_api_makes_a_fixed_number_of_statements(
+    drive: Callable[[str], Case], dispatcher: User, city_unit: HandlingUnit, openapi: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _, raw = create_api_token(user=dispatcher, name="派遣台")
+    auth = {"Authorization": f"Bearer {raw}"}
+    client = Client(enforce_csrf_checks=True)
+    first, case = drive(Status.FILED), drive(Status.FILED)
+    warm = post(client, f"/api/v1/cases/{first.pk}/dispatch", {"unit": city_unit.pk}, **auth)
+    assert warm.status_code == 200, warm.content
+    with CaptureQueriesContext(connection) as captured:
+        sent = post(client, f"/api/v1/cases/{case.pk}/dispatch", {"unit": city_unit.pk}, **auth)
+    assert sent.status_code == 200, sent.content
+    body = check(openapi, "/api/v1/cases/{case_id}/dispatch", "post", sent)
+    assert body["status"] == "dispatched"
+    assert body["lead_unit"]["id"] == city_unit.pk
+    assert [e["action"] for e in body["timeline"]][-1] == "dispatch"
+    kinds = _statements(captured)
+    # The conditional UPDATE of the case (with its next due time), the event, the
+    # deadline finished and the next one; the statistics: the person facts replaced,
+    # the case fact upserted, one upsert per rollup table.
+    writes = ["UPDATE", "INSERT", "UPDATE", "INSERT", "DELETE", "INSERT", "INSERT"]
+    writes += ["INSERT"] * 4
+    assert sorted(k for k in kinds if k in ("INSERT", "UPDATE", "DELETE")) == sorted(writes)
+    # The token, the unit, the memberships, the case with its category, the time
+    # limit, the statistics' reads (3 rows of the case, 2 stored facts), the assisting
+    # units, the case reloaded with its relations, and the detail's reads (the grid's
+    # ancestors, assisting units, the events (timeline and milestones), deadlines,
+    # attachments).
+    assert kinds.count("SELECT") == 17, kinds
+    assert kinds.count("BEGIN") + kinds.count("SAVEPOINT") == 1, kinds
+    assert len(kinds) <= 32, kinds
 
 
 def test_search_filters_paginates_by_cursor_and_masks_requesters(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -61,35 +62,67 @@ def record_event(
 
 
 def time_limit(case: Case, stage: str) -> tuple[Decimal, str]:
-    """The time limit of ``stage`` for the case's category and urgency."""
-    for category_id in (case.category_id, case.category.parent_id):
-        if category_id is None:
-            continue
-        found = (
-            TimeLimit.objects.filter(category_id=category_id, urgency=case.urgency, stage=stage)
-            .values_list("amount", "unit")
-            .first()
-        )
-        if found:
-            return Decimal(found[0]), found[1]
+    """The time limit of ``stage`` for the case's category and urgency: the
+    subcategory's, else its major category's (one query for both), else the default."""
+    ids = [i for i in (case.category_id, case.category.parent_id) if i is not None]
+    found = dict(
+        (row[0], row[1:])
+        for row in TimeLimit.objects.filter(
+            category_id__in=ids, urgency=case.urgency, stage=stage
+        ).values_list("category_id", "amount", "unit")
+    )
+    for category_id in ids:
+        if category_id in found:
+            amount, unit = found[category_id]
+            return Decimal(amount), unit
     defaults: Any = settings.CIVICGRID_DEFAULT_TIME_LIMITS
     amount, unit = defaults[case.urgency][stage]
     return Decimal(str(amount)), unit
 
 
-def open_stage(case: Case, status: str, at: datetime, stage: str | None = None) -> None:
+@dataclass(frozen=True)
+class StageStart:
+    """The deadline a stage entered at ``at`` gets (before it is written)."""
+
+    stage: str
+    at: datetime
+    amount: Decimal
+    unit: str
+    due: datetime
+
+    def create(self, case: Case) -> Deadline:
+        return Deadline.objects.create(
+            case=case,
+            stage=self.stage,
+            started_at=self.at,
+            due_at=self.due,
+            amount=self.amount,
+            unit=self.unit,
+        )
+
+
+def stage_start(
+    case: Case, status: str, at: datetime, stage: str | None = None
+) -> StageStart | None:
+    """The deadline of the stage ``status`` enters (``None``: a status without one),
+    computed without writing: callers write the case's ``due_at`` with their own
+    INSERT or UPDATE of the case and then ``create`` the deadline."""
     stage = stage or STAGE_OF_STATUS.get(status)
     if stage is None:
+        return None
+    amount, unit = time_limit(case, stage)
+    return StageStart(stage, at, amount, unit, workcalendar.due_at(at, amount, unit))
+
+
+def open_stage(case: Case, status: str, at: datetime, stage: str | None = None) -> None:
+    start = stage_start(case, status, at, stage)
+    if start is None:
         Case.objects.filter(pk=case.pk).update(due_at=None)
         case.due_at = None
         return
-    amount, unit = time_limit(case, stage)
-    due = workcalendar.due_at(at, amount, unit)
-    Deadline.objects.create(
-        case=case, stage=stage, started_at=at, due_at=due, amount=amount, unit=unit
-    )
-    Case.objects.filter(pk=case.pk).update(due_at=due)
-    case.due_at = due
+    start.create(case)
+    Case.objects.filter(pk=case.pk).update(due_at=start.due)
+    case.due_at = start.due
 
 
 def finish_stage(case: Case, at: datetime) -> None:
@@ -143,6 +176,14 @@ def move(
     target = to_status or from_status
     fields: dict[str, Any] = dict(updates or {})
     fields["status"] = target
+    # Leaving a stage closes its deadline; entering one opens the next. A send-back and
+    # a re-dispatch are both the dispatch stage, but a new round. The next stage's due
+    # time goes into the conditional UPDATE itself (no second UPDATE of the case).
+    entering = stages and target != from_status
+    start: StageStart | None = None
+    if entering:
+        start = stage_start(case, target, now)
+        fields["due_at"] = start.due if start else None
     changed = Case.objects.filter(pk=case.pk, version=case.version, status=from_status).update(
         version=F("version") + 1, updated_at=now, **fields
     )
@@ -164,15 +205,20 @@ def move(
         payload=payload,
         unit=unit,
     )
-    if stages and target != from_status:
-        # Leaving a stage closes its deadline; entering one opens the next. A
-        # send-back and a re-dispatch are both the dispatch stage, but a new round.
+    if entering:
         finish_stage(case, now)
-        open_stage(case, target, now)
+        if start is not None:
+            start.create(case)
     rollups.record_transition(case, event)
     return event
 
 
+#: What a service's caller shows of a case it just changed (the API's detail, the pages).
+RELATED = ("category__parent", "grid", "lead_unit", "suggested_unit")
+
+
 def reload(case: Case) -> Case:
-    case.refresh_from_db()
+    """The case as stored now, in place, with its category, grid and units (one query:
+    a caller showing it reads nothing more of them)."""
+    case.refresh_from_db(from_queryset=Case.objects.select_related(*RELATED))
     return case

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,9 +26,9 @@ from civicgrid.cases.models import (
 )
 from civicgrid.cases.services.engine import (
     move,
-    open_stage,
     record_event,
     reload,
+    stage_start,
 )
 from civicgrid.grids import crs as crs_mod
 from civicgrid.grids import locator
@@ -60,10 +61,17 @@ class Intake:
 
 
 def _existing(data: Intake) -> Case | None:
+    """The case already taken in with the same channel and external id, else with the
+    same idempotency key (one query for both)."""
+    by_external = Q(channel=data.channel, external_id=data.external_id)
+    if data.external_id and data.idempotency_key:
+        found = list(Case.objects.filter(by_external | Q(idempotency_key=data.idempotency_key)))
+        for case in found:  # at most two: both are unique
+            if case.channel == data.channel and case.external_id == data.external_id:
+                return case
+        return found[0] if found else None
     if data.external_id:
-        found = Case.objects.filter(channel=data.channel, external_id=data.external_id).first()
-        if found:
-            return found
+        return Case.objects.filter(by_external).first()
     if data.idempotency_key:
         return Case.objects.filter(idempotency_key=data.idempotency_key).first()
     return None
@@ -90,6 +98,17 @@ def _tracking_code() -> str:
     return "".join(secrets.choice(TRACKING_ALPHABET) for _ in range(10))
 
 
+@dataclass
+class Taken:
+    """What ``take_in`` did: the case, whether it is new, and for a new located case
+    the grid and the ancestors it was placed in (the locator's, so nobody has to read
+    the grid again to show where it is)."""
+
+    case: Case
+    created: bool
+    location: locator.Location | None = None
+
+
 def create_case(*, data: Intake, actor: User | None = None) -> tuple[Case, bool]:
     """Take in a case from any channel. Returns the case and whether it is new.
 
@@ -97,12 +116,43 @@ def create_case(*, data: Intake, actor: User | None = None) -> tuple[Case, bool]
     case already taken in. A point outside the jurisdiction is refused; a case
     without coordinates is kept for manual location.
     """
+    taken = take_in(data=data, actor=actor)
+    return taken.case, taken.created
+
+
+def _grid_path(where: locator.Location) -> str | None:
+    """The grid's materialised path from the locator's chain of ancestors, when the
+    chain reaches the root (an inactive ancestor cuts it: then ``None``)."""
+    if not where.path or where.path[0].level != 0:
+        return None
+    return "/" + "/".join(str(ref.id) for ref in where.path) + "/"
+
+
+def take_in(*, data: Intake, actor: User | None = None) -> Taken:
+    """``create_case``, saying also where the case was placed. One transaction: the
+    idempotency lookup, the routing suggestion and the time limit are read in it, the
+    case is written with its number, first deadline and ``due_at`` (an INSERT and one
+    UPDATE), then its event, its deadline and its statistics."""
     _check_intake(data)
+    try:
+        with transaction.atomic():
+            return _take_in(data, actor)
+    except IntegrityError:
+        # Two requests with the same external id or key raced; the other won.
+        existing = _existing(data)
+        if existing is None:
+            raise
+        return Taken(existing, False)
+
+
+def _take_in(data: Intake, actor: User | None) -> Taken:
     existing = _existing(data)
     if existing is not None:
-        return existing, False
+        return Taken(existing, False)
 
-    grid: Grid | None = None
+    where: locator.Location | None = None
+    grid_id: int | None = None
+    grid_path = ""
     lon = lat = None
     if data.lon is not None and data.lat is not None:
         try:
@@ -113,62 +163,62 @@ def create_case(*, data: Intake, actor: User | None = None) -> tuple[Case, bool]
             raise IntakeError(
                 _("位置 (%(lon)s, %(lat)s) 不在辖区内") % {"lon": data.lon, "lat": data.lat}
             )
-        grid = Grid.objects.get(pk=where.grid.id)
+        grid_id = where.grid.id
+        path = _grid_path(where)
+        if path is None:  # an inactive ancestor: the tree's own path
+            path = Grid.objects.filter(pk=grid_id).values_list("path", flat=True).get()
+        grid_path = path
         lon, lat = where.lon, where.lat
 
+    located = grid_id is not None
     received_at = data.received_at or timezone.now()
-    worker_report = data.channel == Channel.GRID_WORKER and actor is not None and grid is not None
+    worker_report = data.channel == Channel.GRID_WORKER and actor is not None and located
     status = Status.FILED if worker_report else Status.NEW
-    suggestion = routing.suggest(category=data.category, grid=grid) if grid else None
-    try:
-        with transaction.atomic():
-            case = Case.objects.create(
-                number=f"T{secrets.token_hex(8)}",
-                tracking_code=_tracking_code(),
-                channel=data.channel,
-                request_type=data.request_type,
-                category=data.category,
-                urgency=data.urgency,
-                status=status,
-                title=data.title.strip()[:200],
-                description=data.description.strip(),
-                address=data.address.strip(),
-                lon=lon,
-                lat=lat,
-                input_crs=crs_mod.normalize(data.crs) if lon is not None else "",
-                grid=grid,
-                grid_path=grid.path if grid else "",
-                needs_location=grid is None,
-                requester_name=data.requester_name.strip(),
-                requester_phone=data.requester_phone.strip(),
-                is_confidential=data.is_confidential,
-                external_id=data.external_id.strip(),
-                idempotency_key=data.idempotency_key or None,
-                suggested_unit=suggestion.lead if suggestion else None,
-                created_by=actor,
-                received_at=received_at,
-            )
-            case.number = f"{timezone.localtime(received_at):%Y%m%d}{case.pk:07d}"
-            Case.objects.filter(pk=case.pk).update(number=case.number)
-            record_event(
-                case,
-                action=Action.CREATE,
-                actor=actor,
-                role="",
-                to_status=status,
-                at=received_at,
-                public=True,
-                payload={"channel": data.channel},
-            )
-            open_stage(case, status, received_at)
-            rollups.record_intake(case)
-    except IntegrityError:
-        # Two requests with the same external id or key raced; the other won.
-        existing = _existing(data)
-        if existing is None:
-            raise
-        return existing, False
-    return case, True
+    suggestion = routing.suggest_at(category=data.category, path=grid_path) if located else None
+    case = Case(
+        number=f"T{secrets.token_hex(8)}",
+        tracking_code=_tracking_code(),
+        channel=data.channel,
+        request_type=data.request_type,
+        category=data.category,
+        urgency=data.urgency,
+        status=status,
+        title=data.title.strip()[:200],
+        description=data.description.strip(),
+        address=data.address.strip(),
+        lon=lon,
+        lat=lat,
+        input_crs=crs_mod.normalize(data.crs) if lon is not None else "",
+        grid_id=grid_id,
+        grid_path=grid_path,
+        needs_location=not located,
+        requester_name=data.requester_name.strip(),
+        requester_phone=data.requester_phone.strip(),
+        is_confidential=data.is_confidential,
+        external_id=data.external_id.strip(),
+        idempotency_key=data.idempotency_key or None,
+        suggested_unit=suggestion.lead if suggestion else None,
+        created_by=actor,
+        received_at=received_at,
+    )
+    start = stage_start(case, status, received_at)
+    case.due_at = start.due if start else None
+    case.save(force_insert=True)
+    case.number = f"{timezone.localtime(received_at):%Y%m%d}{case.pk:07d}"
+    Case.objects.filter(pk=case.pk).update(number=case.number)
+    event = record_event(
+        case,
+        action=Action.CREATE,
+        actor=actor,
+        role="",
+        to_status=status,
+        at=received_at,
+        public=True,
+        payload={"channel": data.channel},
+    )
+    deadlines = [start.create(case)] if start else []
+    rollups.record_intake(case, events=[event], deadlines=deadlines)
+    return Taken(case, True, where)
 
 
 def self_handle_case(*, data: Intake, actor: User, result: str) -> Case:

@@ -1,0 +1,68 @@
+"""The intake hook computes the new case's fact from the rows it has just written,
+without reading them back: it must store exactly what the rows give."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from civicgrid.accounts.models import User
+from civicgrid.cases import services
+from civicgrid.cases.models import Category, Channel, Urgency
+from civicgrid.cases.tests.fixtures import EAST_POINT, WEST_POINT, IntakeFactory
+from civicgrid.grids.models import HandlingUnit
+from civicgrid.stats.models import GridRollup
+from civicgrid.stats.rollups import load_facts, rebuild_rollups, stored_facts
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"urgency": Urgency.URGENT, "request_type": "complaint"},
+        {"lon": None, "lat": None},  # kept for manual location: no grid, no nodes
+        {"lon": WEST_POINT[0], "lat": WEST_POINT[1], "channel": Channel.WEB},
+        # Received late on a Sunday evening (Shanghai): the day of the fact is local.
+        {"received_at": datetime(2026, 3, 1, 23, 59, 30, 123456, tzinfo=SH)},
+    ],
+)
+def test_the_intake_hook_stores_the_fact_its_rows_give(
+    new_case: IntakeFactory, city_unit: HandlingUnit, overrides: dict[str, object]
+) -> None:
+    case = new_case(**overrides)
+    assert stored_facts([case.pk]) == load_facts([case.pk])
+
+
+def test_a_worker_report_is_filed_at_once_and_counted_so(
+    east_worker: User, category: Category, city_unit: HandlingUnit
+) -> None:
+    data = services.Intake(
+        channel=Channel.GRID_WORKER,
+        category=category,
+        description="井盖缺失",
+        lon=EAST_POINT[0],
+        lat=EAST_POINT[1],
+    )
+    case, created = services.create_case(data=data, actor=east_worker)
+    assert created
+    assert case.status == "filed"
+    fact = stored_facts([case.pk])[case.pk]
+    assert fact == load_facts([case.pk])[case.pk]
+    assert fact.counters["filed"] == 1
+    assert fact.persons  # the grid worker's report
+
+
+def test_the_hooks_rollups_equal_a_rebuild(
+    new_case: IntakeFactory, city_unit: HandlingUnit
+) -> None:
+    cases = [new_case(description=f"第{i}件") for i in range(3)]
+    day = stored_facts([cases[0].pk])[cases[0].pk].day
+    before = sorted(GridRollup.objects.values_list("node", "level", "parent", "grain", "received"))
+    assert before  # the hooks wrote them
+    rebuild_rollups(day, day)
+    after = sorted(GridRollup.objects.values_list("node", "level", "parent", "grain", "received"))
+    assert after == before
