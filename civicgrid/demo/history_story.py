@@ -244,8 +244,9 @@ class Teller:
         """A void request after acceptance (a duplicate, the caller withdrew); whether
         the supervisor approved it."""
         rng = self.rng
+        call_taker = self.plan.intake.call_taker
         requester = self._pick(
-            self.cast.dispatchers if rng.random() < 0.6 else [self.plan.intake.call_taker]
+            self.cast.dispatchers if call_taker is None or rng.random() < 0.6 else [call_taker]
         )
         at = self._at(rng.uniform(0.1, 0.6))
         self._do(Step(at, "request_void", requester, text=rng.choice(data.VOID_REASONS)))
