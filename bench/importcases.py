@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--live-rows", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("set DATABASE_URL to a PostgreSQL database holding the demo district")
@@ -149,6 +150,9 @@ def main() -> None:
 
     copy_seconds = copy_baseline(history_file)
     print(f"COPY of the file:      {args.rows / copy_seconds:10,.0f} rows/s ({copy_seconds:.2f} s)")
+    figures: dict[str, dict[str, float]] = {
+        "copy": {"rows": args.rows, "seconds": copy_seconds, "rows_per_s": args.rows / copy_seconds}
+    }
     for label, path, mode, count in (
         ("historical", history_file, "historical", args.rows),
         ("historical, again", history_file, "historical", args.rows),
@@ -163,6 +167,20 @@ def main() -> None:
             f"imported {result.imported}, skipped {result.skipped}, refused {result.refused}, "
             f"events {result.events})"
         )
+        figures[label] = {
+            "rows": count,
+            "seconds": result.seconds,
+            "rows_per_s": count / result.seconds,
+            "rows_per_cpu_s": count / cpu if cpu else 0.0,
+            "imported": result.imported,
+            "skipped": result.skipped,
+            "refused": result.refused,
+            "events": result.events,
+        }
+    if args.json:
+        import json
+
+        args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

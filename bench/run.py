@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "intake": ("bench.intake", "POST /api/v1/cases on PostgreSQL, 2 gunicorn workers"),
     "transitions": ("bench.transitions", "dispatch through the API on PostgreSQL"),
     "caselist": ("bench.caselist", "case list and search at 1,000,000 cases"),
+    "bulkimport": ("bench.bulkimport", "import-cases of a 12345 export against COPY"),
 }
 
 
