@@ -30,8 +30,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -504,16 +506,25 @@ def direct_person_sql(n: _Names, tz: str) -> str:
     )
 
 
+def _session(conn: Any) -> None:
+    conn.execute("SET work_mem = '256MB'")
+    conn.execute("SET synchronous_commit = off")
+    # JIT compiles the 100-odd expressions of each statement for seconds: no gain here.
+    conn.execute("SET jit = off")
+
+
 def write_facts(
     conn: Any,
     *,
     chunk: int = CHUNK,
     rebuild_indexes: bool | None = None,
+    jobs: int = 1,
     progress: Callable[[str], None] = say,
 ) -> dict[str, Any]:
     """Facts for every case of the database of ``conn`` (autocommit) without one.
     Returns the days the cases were taken in and acted on (for the rollup rebuild),
-    the rows written and the seconds taken."""
+    the rows written and the seconds taken. ``jobs`` > 1 writes ranges of cases on
+    that many connections at once."""
     from django.conf import settings
 
     from bench import casegen
@@ -521,10 +532,7 @@ def write_facts(
     t0 = time.perf_counter()
     n = _Names()
     tz = settings.TIME_ZONE
-    conn.execute("SET work_mem = '256MB'")
-    conn.execute("SET synchronous_commit = off")
-    # JIT compiles the 100-odd expressions of each statement for a few seconds: no gain.
-    conn.execute("SET jit = off")
+    _session(conn)
     case_t, ev_t = n.table("c"), n.table("e")
     lo, hi, first, last = conn.execute(
         f"SELECT min(x.id), max(x.id), min({n.col('c', 'received_at')}), "
@@ -544,7 +552,7 @@ def write_facts(
     zone = ZoneInfo(tz)
     first_day = first.astimezone(zone).date()
     last_day = max(x for x in (last, last_event, last_closed) if x is not None).astimezone(zone)
-    calendar_table(conn, first_day - dt.timedelta(days=1), last_day.date() + dt.timedelta(days=1))
+    days = (first_day - dt.timedelta(days=1), last_day.date() + dt.timedelta(days=1))
     if rebuild_indexes is None:
         existing = conn.execute(f"SELECT count(*) FROM {n.table('cf')}").fetchone()[0]
         rebuild_indexes = (hi - lo) >= 50_000 and (hi - lo) >= existing
@@ -557,16 +565,33 @@ def write_facts(
                 for key in ("pf", "cf"):
                     raw = n.models[key]._meta.db_table
                     remake.append((raw, casegen.drop_secondary(conn, raw)))
-        for start in range(lo, hi + 1, chunk):
-            params = _params(start, min(hi, start + chunk - 1))
-            with conn.transaction():
-                # Person facts first: both skip the cases that already have a case fact.
-                out["person_rows"] += conn.execute(person_sql, params).rowcount
-                out["cases"] += conn.execute(case_sql, params).rowcount
-            progress(
-                f"    casestats: facts of {out['cases']:,} cases, {out['person_rows']:,} person "
-                f"rows ({time.perf_counter() - t0:.0f} s)"
-            )
+        ranges = [(s, min(hi, s + chunk - 1)) for s in range(lo, hi + 1, chunk)]
+        lock = threading.Lock()
+
+        def work(share: list[tuple[int, int]]) -> None:
+            import psycopg
+
+            with psycopg.connect(conn.info.dsn, autocommit=True) as mine:
+                _session(mine)
+                calendar_table(mine, *days)
+                for start, stop in share:
+                    params = _params(start, stop)
+                    with mine.transaction():
+                        # Person facts first: both skip the cases that have a case fact.
+                        people = mine.execute(person_sql, params).rowcount
+                        cases = mine.execute(case_sql, params).rowcount
+                    with lock:
+                        out["person_rows"] += people
+                        out["cases"] += cases
+                        progress(
+                            f"    casestats: facts of {out['cases']:,} cases, "
+                            f"{out['person_rows']:,} person rows ({time.perf_counter() - t0:.0f} s)"
+                        )
+
+        jobs = max(1, min(jobs, len(ranges)))
+        with ThreadPoolExecutor(jobs) as pool:
+            for done in [pool.submit(work, ranges[i::jobs]) for i in range(jobs)]:
+                done.result()
     finally:
         conn.execute("SET maintenance_work_mem = '512MB'")
         for _raw, statements in remake:
@@ -617,6 +642,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dsn", required=True, help="libpq connection string")
     parser.add_argument("--chunk", type=int, default=CHUNK)
+    parser.add_argument("--jobs", type=int, default=1, help="connections writing at once")
     args = parser.parse_args(argv)
     import psycopg
 
@@ -624,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
 
     casegen.setup_django_once()
     with psycopg.connect(args.dsn, autocommit=True) as conn:
-        result = write_facts(conn, chunk=args.chunk)
+        result = write_facts(conn, chunk=args.chunk, jobs=args.jobs)
     say(str(result))
     return 0
 

@@ -59,6 +59,8 @@ QUICK_SIZES = (20_000, 200_000)
 #: Runs of ours; of the baseline at up to 1,000,000 cases and above.
 RUNS = (30, 10)
 BASE_RUNS = (3, 1)
+#: Up to this many cases the SQL baseline is also checked against stats/direct.py.
+REFERENCE_MAX = 200_000
 KEEP_PREFIX = "civicgrid_dashbench_"
 ROLES = ("call_taker", "dispatcher", "unit_handler", "grid_worker", "supervisor")
 
@@ -108,7 +110,8 @@ def _one_size(ctx: Context, n: int) -> list[Figure]:
             )
         t0 = time.perf_counter()
         with db.connect() as conn:
-            facts = casestats.write_facts(conn, progress=say)
+            # Two connections on two cores: the SQL is CPU-bound.
+            facts = casestats.write_facts(conn, jobs=2 if n >= 1_000_000 else 1, progress=say)
         details["facts"] = facts
         say(
             f"  facts of {facts['cases']:,} cases ({facts['person_rows']:,} person rows) "
@@ -131,6 +134,7 @@ def _one_size(ctx: Context, n: int) -> list[Figure]:
         spec = {
             "runs": RUNS[1] if ctx.quick else RUNS[0],
             "base_runs": BASE_RUNS[1] if big else BASE_RUNS[0],
+            "reference": n <= REFERENCE_MAX,
         }
         result = _child(db, spec)
         details.update({k: v for k, v in result.items() if k != "figures"})
@@ -243,6 +247,8 @@ def _figures(ctx: Context, result: dict[str, Any], n: int) -> list[Figure]:
             f"({b50 / p50 if p50 else 0:,.0f}×); {r['queries']} queries, equal: {r['equal']}"
         )
     unequal = [r["label"] for r in result["figures"].values() if not r["equal"]]
+    if result.get("reference_differences"):
+        unequal.append("the SQL baseline against stats/direct.py")
     if unequal:
         raise RuntimeError(
             f"dashboards at {n:,}: figures differ from the direct GROUP BY: {', '.join(unequal)}; "
@@ -523,6 +529,31 @@ def child() -> int:
     differences["eval_hotline"] = _diff(
         "eval_hotline", {0: first["eval_hotline"]}, {0: base_first["eval_hotline"]}
     )
+    if spec.get("reference"):
+        # The SQL baseline against civicgrid's own reference, stats/direct.py (whose
+        # per-case Python does not scale to millions of cases): small sizes only.
+        from civicgrid.stats import direct
+
+        ref = {k: measures(c) for k, c in direct.case_counters(**kw, by=("unit",)).items()}
+        differences["reference"] = _diff(
+            "reference by unit", {k[0]: v for k, v in ref.items()}, base_first["by_unit"]
+        )
+        total = direct.case_counters(**kw).get((), zero_case())
+        differences["reference"] += _diff(
+            "reference totals", {0: measures(total)}, {0: base_first["totals"]}
+        )
+        people: dict[tuple[str, int], dict[str, int]] = {}
+        for (_day, user, role), c in direct.person_counters(**kw).items():
+            slot = people.setdefault((role, user), dict.fromkeys(PERSON_COUNTERS, 0))
+            for counter in PERSON_COUNTERS:
+                slot[counter] += c[counter]
+        mine = {
+            (role, user): {c: row[c] for c in PERSON_COUNTERS}
+            for role, rows in base_first["eval_people"].items()
+            for user, row in rows.items()
+        }
+        differences["reference"] += _diff("reference people", people, mine)
+        log(f"reference (stats/direct.py): {len(differences['reference'])} differences")
     # Nothing compared is no check: every table must have rows.
     empty = [n for n in ("by_category", "by_unit", "trend_day", "grid_values") if not first[n]]
     empty += [f"eval_{r}" for r in ROLES if not first[f"eval_{r}"]]
@@ -584,6 +615,9 @@ def child() -> int:
             "equal": not diffs,
             "differences": diffs[:20],
         }
+    all_differences += differences.get("reference", [])
+    out["reference_checked"] = bool(spec.get("reference"))
+    out["reference_differences"] = differences.get("reference", [])[:20]
     out["differences"] = all_differences[:50]
     print("RESULT " + json.dumps(out, default=str), flush=True)
     return 0
