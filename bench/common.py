@@ -98,6 +98,10 @@ class Context:
     #: concurrent client connections.
     load_seconds: float | None = None
     connections: int = 8
+    #: Keep the databases of the dashboards benchmark between runs and reuse them.
+    keep_db: bool = False
+    #: The case counts of the dashboards benchmark (None: its default).
+    dashboard_cases: tuple[int, ...] | None = None
     notes: list[str] = field(default_factory=list)
     #: JSON-able details a module wants kept (sizes, setup times, checks).
     details: dict[str, Any] = field(default_factory=dict)

@@ -1,6 +1,7 @@
 """civicgrid benchmarks: one command, its own data, a baseline beside every figure.
 
     .venv/bin/python bench/run.py [--quick] [--only locator[,...]] [--no-postgis] [--strict]
+        [--keep-db] [--dashboard-cases 1000000,10000000]
 
 Prints a table and writes every figure, with the machine it ran on, to
 bench/results/<timestamp>.json and bench/results/latest.json (the table in
@@ -35,6 +36,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "transitions": ("bench.transitions", "dispatch through the API on PostgreSQL"),
     "caselist": ("bench.caselist", "case list and search at 1,000,000 cases"),
     "bulkimport": ("bench.bulkimport", "import-cases of a 12345 export against COPY"),
+    "dashboards": (
+        "bench.dashboards",
+        "a year's dashboard and every evaluation at 1 and 10 million cases",
+    ),
 }
 
 
@@ -73,6 +78,18 @@ def main(argv: list[str] | None = None) -> int:
         default=8,
         help="concurrent client connections of the load benchmarks (default 8)",
     )
+    parser.add_argument(
+        "--keep-db",
+        action="store_true",
+        help="dashboards: keep the generated databases (civicgrid_dashbench_<cases>) and "
+        "reuse them in later runs",
+    )
+    parser.add_argument(
+        "--dashboard-cases",
+        default="",
+        help="dashboards: comma-separated case counts (default 1000000,10000000; "
+        "--quick 20000,200000)",
+    )
     args = parser.parse_args(argv)
 
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
@@ -86,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         use_postgis=not args.no_postgis,
         load_seconds=args.seconds,
         connections=max(1, args.connections),
+        keep_db=args.keep_db,
+        dashboard_cases=tuple(
+            int(x.replace("_", "")) for x in args.dashboard_cases.split(",") if x.strip()
+        )
+        or None,
     )
     machine = machine_info()
     started = dt.datetime.now(dt.UTC)
@@ -138,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "seconds": args.seconds,
             "connections": args.connections,
+            "keep_db": args.keep_db,
+            "dashboard_cases": args.dashboard_cases,
         },
         "machine": machine,
         "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
