@@ -171,12 +171,12 @@ LABELS: dict[str, Promise] = {
     "decisions": _("审批"),
 }
 for _stage, _label in _STAGE_LABELS.items():
-    LABELS[f"{_stage}_done"] = format_lazy("{}{}", _label, _("完成"))
-    LABELS[f"{_stage}_ontime"] = format_lazy("{}{}", _label, _("按时"))
-    LABELS[f"{_stage}_overdue_open"] = format_lazy("{}{}", _label, _("超期未完成"))
-    LABELS[f"{_stage}_timed"] = format_lazy("{}{}", _label, _("计时"))
+    LABELS[f"{_stage}_done"] = format_lazy(_("{stage}完成"), stage=_label)
+    LABELS[f"{_stage}_ontime"] = format_lazy(_("{stage}按时"), stage=_label)
+    LABELS[f"{_stage}_overdue_open"] = format_lazy(_("{stage}超期未完成"), stage=_label)
+    LABELS[f"{_stage}_timed"] = format_lazy(_("{stage}计时"), stage=_label)
 for _i, _name in enumerate(DURATION_BUCKETS):
-    LABELS[_name] = format_lazy("{}{}", _("时长分段"), _i)
+    LABELS[_name] = format_lazy(_("时长分段{n}"), n=_i)
 
 
 def stage_label(stage: str) -> Promise:
