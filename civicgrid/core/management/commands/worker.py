@@ -76,4 +76,7 @@ class Command(BaseCommand):
         finally:
             stop.set()
             thread.join(timeout=5)
-            services.stop(worker_id=worker_id)
+            try:
+                services.stop(worker_id=worker_id)
+            except Exception:  # a signal may have cut a query short; the row goes stale
+                logger.exception("could not remove the heartbeat of worker %s", worker_id)
