@@ -96,3 +96,8 @@ def test_several_workers_run_every_job_exactly_once(transactional_db: None) -> N
     # They really ran side by side.
     ran_on = {r.worker_ids[0] for r in results}
     assert len(ran_on) >= 2, ran_on
+    # Each stopped on SIGTERM by itself, between tasks (and removed its heartbeat).
+    assert [p.returncode for p in workers] == [0] * WORKERS, errors
+    assert not WorkerHeartbeat.objects.filter(
+        worker_id__in=[f"w{n}" for n in range(WORKERS)]
+    ).exists()

@@ -9,8 +9,10 @@ number of workers), enqueues the periodic jobs apps register
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
+from types import FrameType
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +25,24 @@ from django_tasks_db.management.commands.db_worker import Worker
 from civicgrid.core import periodic, services
 
 logger = logging.getLogger("civicgrid.worker")
+
+
+class GracefulWorker(Worker):
+    """django-tasks-db's worker, stopped by a signal only between tasks.
+
+    Its own handler exits at once when no task is running — also between claiming a
+    task and starting it, which would leave that task claimed and never run. Here the
+    first SIGTERM/SIGINT only ends the loop: the task in hand (claimed or running)
+    finishes, then the worker stops within one poll interval. A second signal stops
+    it at once.
+    """
+
+    def shutdown(self, signum: int, frame: FrameType | None) -> None:
+        if not self.running:
+            super().shutdown(signum, frame)  # the second signal: exit now
+            return
+        logger.warning("Received %s - stopping after the current task", signal.strsignal(signum))
+        self.running = False
 
 
 class Command(BaseCommand):
@@ -60,7 +80,7 @@ class Command(BaseCommand):
         thread = threading.Thread(target=heartbeat, name="heartbeat", daemon=True)
         thread.start()
         self.stdout.write(f"civicgrid worker {worker_id} started")
-        worker = Worker(
+        worker = GracefulWorker(
             queue_names=options["queue"].split(","),
             interval=options["interval"],
             batch=options["batch"],
