@@ -540,6 +540,59 @@ def other_share(cpu: dict[str, float]) -> float:
     return max(0.0, cpu.get("machine_busy", 0.0) - ours) / total if total else 0.0
 
 
+def load_figures(
+    prefix: str,
+    label: str,
+    noun: str,
+    load: LoadResult,
+    raw: RawResult,
+    raw_name: str,
+    cpu: dict[str, float],
+    done: int,
+) -> list[Figure]:
+    """What every load benchmark reports beside its rate: latency p50 and p95 and CPU
+    per ``noun`` against the raw transactions', and the non-2xx responses."""
+    return [
+        Figure(
+            f"{prefix}.p50",
+            f"{label}: latency p50",
+            load.p50_ms,
+            "ms",
+            better="lower",
+            baselines=[Baseline(f"{raw_name}: transaction p50", raw.p50_ms)],
+        ),
+        Figure(
+            f"{prefix}.p95",
+            f"{label}: latency p95",
+            load.p95_ms,
+            "ms",
+            better="lower",
+            baselines=[Baseline(f"{raw_name}: transaction p95", raw.p95_ms)],
+        ),
+        Figure(
+            f"{prefix}.cpu_per_case",
+            f"{label}: CPU per {noun} (workers + database)",
+            cpu_per_case(cpu, done),
+            "ms",
+            better="lower",
+            baselines=[
+                Baseline(
+                    f"{raw_name}: CPU per case", cpu_per_case(raw.cpu, raw.transactions, "client")
+                )
+            ],
+            note=f"steadier than the rate on a shared machine: other processes used {other_share(cpu):.0%} of it",
+        ),
+        Figure(
+            f"{prefix}.errors",
+            f"{label}: non-2xx responses",
+            float(load.errors),
+            "responses",
+            better="lower",
+            target=0.0,
+        ),
+    ]
+
+
 # -- the load generator ----------------------------------------------------------------------
 @dataclass
 class Request:

@@ -45,10 +45,9 @@ from bench.common import (
     Request,
     commits,
     count_queries,
-    cpu_per_case,
     history,
+    load_figures,
     make_users,
-    other_share,
     rows_written,
     run_on_pg,
     run_transactions,
@@ -288,7 +287,7 @@ def _run(ctx: Context, db: CivicgridDB) -> list[Figure]:
     )
     label = f"intake API ({WORKERS} workers, {connections} conns)"
     raw_name = f"raw INSERTs, {connections} threads"
-    return [
+    figures = [
         Figure(
             "intake.api_rate",
             f"{label}: cases/s",
@@ -305,41 +304,5 @@ def _run(ctx: Context, db: CivicgridDB) -> list[Figure]:
             target=SHARE_TARGET,
             note="issue 3: at least a quarter of the raw insert rate",
         ),
-        Figure(
-            "intake.p50",
-            f"{label}: latency p50",
-            load.p50_ms,
-            "ms",
-            better="lower",
-            baselines=[Baseline(f"{raw_name}: transaction p50", raw.p50_ms)],
-        ),
-        Figure(
-            "intake.p95",
-            f"{label}: latency p95",
-            load.p95_ms,
-            "ms",
-            better="lower",
-            baselines=[Baseline(f"{raw_name}: transaction p95", raw.p95_ms)],
-        ),
-        Figure(
-            "intake.cpu_per_case",
-            f"{label}: CPU per case (workers + database)",
-            cpu_per_case(cpu, created),
-            "ms",
-            better="lower",
-            baselines=[
-                Baseline(
-                    f"{raw_name}: CPU per case", cpu_per_case(raw.cpu, raw.transactions, "client")
-                )
-            ],
-            note=f"steadier than the rate on a shared machine: other processes used {other_share(cpu):.0%} of it",
-        ),
-        Figure(
-            "intake.errors",
-            f"{label}: non-2xx responses",
-            float(load.errors),
-            "responses",
-            better="lower",
-            target=0.0,
-        ),
     ]
+    return figures + load_figures("intake", label, "case", load, raw, raw_name, cpu, created)

@@ -34,10 +34,9 @@ from bench.common import (
     Job,
     Request,
     count_queries,
-    cpu_per_case,
     history,
+    load_figures,
     make_users,
-    other_share,
     rows_written,
     run_on_pg,
     run_transactions,
@@ -206,7 +205,7 @@ def _run(ctx: Context, db: CivicgridDB) -> list[Figure]:
     )
     label = f"dispatch API ({WORKERS} workers, {connections} conns)"
     raw_name = f"raw UPDATE+INSERTs, {connections} threads"
-    return [
+    figures = [
         Figure(
             "transitions.dispatch_rate",
             f"{label}: dispatches/s",
@@ -221,41 +220,5 @@ def _run(ctx: Context, db: CivicgridDB) -> list[Figure]:
             ],
             note=f"{load.tool}; {done:,} dispatches in {load.seconds:.1f} s",
         ),
-        Figure(
-            "transitions.p50",
-            f"{label}: latency p50",
-            load.p50_ms,
-            "ms",
-            better="lower",
-            baselines=[Baseline(f"{raw_name}: transaction p50", raw.p50_ms)],
-        ),
-        Figure(
-            "transitions.p95",
-            f"{label}: latency p95",
-            load.p95_ms,
-            "ms",
-            better="lower",
-            baselines=[Baseline(f"{raw_name}: transaction p95", raw.p95_ms)],
-        ),
-        Figure(
-            "transitions.cpu_per_case",
-            f"{label}: CPU per dispatch (workers + database)",
-            cpu_per_case(cpu, done),
-            "ms",
-            better="lower",
-            baselines=[
-                Baseline(
-                    f"{raw_name}: CPU per case", cpu_per_case(raw.cpu, raw.transactions, "client")
-                )
-            ],
-            note=f"other processes used {other_share(cpu):.0%} of the machine meanwhile",
-        ),
-        Figure(
-            "transitions.errors",
-            f"{label}: non-2xx responses",
-            float(load.errors),
-            "responses",
-            better="lower",
-            target=0.0,
-        ),
     ]
+    return figures + load_figures("transitions", label, "dispatch", load, raw, raw_name, cpu, done)
