@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import Baseline, Context, Figure, say  # noqa: E402
+from bench.common import Baseline, Context, Figure, run_child, say  # noqa: E402
 
 TARGET_MS = 300.0
 CASES = (1_000_000, 200_000)
@@ -146,23 +145,12 @@ def _spec(db: Any, token: str, n: int, ctx: Context) -> dict[str, Any]:
 
 
 def _child(db: Any, spec: dict[str, Any]) -> dict[str, Any]:
-    env = dict(db.env, CIVICGRID_PLAIN_STATIC="1", CIVICGRID_BENCH_DSN=db.dsn)
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.caselist", "--child"],
-        input=json.dumps(spec),
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    return run_child(
+        "bench.caselist",
+        spec,
+        dict(db.env, CIVICGRID_PLAIN_STATIC="1", CIVICGRID_BENCH_DSN=db.dsn),
         timeout=3600,
-        check=False,
     )
-    for line in run.stdout.splitlines():
-        if line.startswith("RESULT "):
-            found: dict[str, Any] = json.loads(line[len("RESULT ") :])
-            return found
-    tail = "\n".join((run.stdout + run.stderr).strip().splitlines()[-30:])
-    raise RuntimeError(f"the case list child failed ({run.returncode}):\n{tail}")
 
 
 def _figures(ctx: Context, result: dict[str, Any], n: int) -> list[Figure]:

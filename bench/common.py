@@ -593,6 +593,39 @@ def load_figures(
     ]
 
 
+def run_child(
+    module: str,
+    spec: dict[str, Any],
+    env: dict[str, str],
+    *,
+    timeout: float,
+    echo: bool = False,
+) -> dict[str, Any]:
+    """Run ``python -m <module> --child`` with ``spec`` as JSON on its stdin and return
+    the JSON of its ``RESULT `` line; ``echo`` passes on its indented stderr lines
+    (progress). Fails with the last lines of its output when there is no result."""
+    run = subprocess.run(
+        [sys.executable, "-m", module, "--child"],
+        input=json.dumps(spec),
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if echo:
+        for line in run.stderr.splitlines():
+            if line.startswith("  "):
+                say(line)
+    for line in run.stdout.splitlines():
+        if line.startswith("RESULT "):
+            found: dict[str, Any] = json.loads(line[len("RESULT ") :])
+            return found
+    tail = "\n".join((run.stdout + run.stderr).strip().splitlines()[-30:])
+    raise RuntimeError(f"{module} --child failed ({run.returncode}):\n{tail}")
+
+
 # -- the load generator ----------------------------------------------------------------------
 @dataclass
 class Request:

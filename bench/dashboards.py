@@ -40,7 +40,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -51,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import Baseline, Context, Figure, say  # noqa: E402
+from bench.common import Baseline, Context, Figure, run_child, say  # noqa: E402
 
 TARGET_MS = 200.0
 #: The default sizes; 10,000,000 is opt-in (``--dashboard-cases 1000000,10000000``):
@@ -182,26 +181,9 @@ def _rename(db: Any, name: str) -> Any:
 
 
 def _child(db: Any, spec: dict[str, Any]) -> dict[str, Any]:
-    env = dict(db.env, CIVICGRID_BENCH_DSN=db.dsn)
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.dashboards", "--child"],
-        input=json.dumps(spec),
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=7200,
-        check=False,
+    return run_child(
+        "bench.dashboards", spec, dict(db.env, CIVICGRID_BENCH_DSN=db.dsn), timeout=7200, echo=True
     )
-    for line in run.stderr.splitlines():
-        if line.startswith("  "):
-            say(line)
-    for line in run.stdout.splitlines():
-        if line.startswith("RESULT "):
-            found: dict[str, Any] = json.loads(line[len("RESULT ") :])
-            return found
-    tail = "\n".join((run.stdout + run.stderr).strip().splitlines()[-30:])
-    raise RuntimeError(f"the dashboards child failed ({run.returncode}):\n{tail}")
 
 
 def _figures(ctx: Context, result: dict[str, Any], n: int) -> list[Figure]:
