@@ -158,7 +158,7 @@ def with_public_fields(cases: CaseQuerySet, *, extensions: bool = False) -> Case
         CaseEvent.objects.filter(case=OuterRef("pk"), is_public=True)
         .exclude(reason="")
         .exclude(to_status="")
-        .exclude(action=Action.FOLLOW_UP)
+        .exclude(action__in=(Action.FOLLOW_UP, Action.MERGE))
         .order_by("-at", "-id")
     )
     handle_due = Deadline.objects.filter(case=OuterRef("pk"), stage=Stage.HANDLE).order_by(
@@ -223,9 +223,17 @@ def _grid_paths(cases: Iterable[Case]) -> dict[int, list[dict[str, Any]]]:
     return paths
 
 
-def _note(case: Case, event: CaseEvent) -> dict[str, Any]:
+def _public_reason(case: Case, event: CaseEvent) -> str:
+    """The reason of an event as the public may read it: only a public event's, masked;
+    never a merge's (it names the other case), as on the citizen's portal."""
+    if not event.is_public or event.action == Action.MERGE:
+        return ""
     actor = event.actor.display_name if event.actor else ""
-    text = public_text(event.reason, names=_names(case, actor)) if event.is_public else ""
+    return public_text(event.reason, names=_names(case, actor))
+
+
+def _note(case: Case, event: CaseEvent) -> dict[str, Any]:
+    text = _public_reason(case, event)
     return {
         "datetime": event.at,
         "description": text or str(Action(event.action).label),
@@ -298,8 +306,7 @@ def update_events(cases: CaseQuerySet) -> QuerySet[CaseEvent]:
 def update_document(event: CaseEvent) -> dict[str, Any]:
     case = event.case
     status = event.to_status or event.from_status or case.status
-    actor = event.actor.display_name if event.actor else ""
-    text = public_text(event.reason, names=_names(case, actor)) if event.is_public else ""
+    text = _public_reason(case, event)
     payload = event.payload or {}
     return {
         "update_id": str(event.pk),

@@ -34,6 +34,7 @@ from civicgrid.cases.models import (
 from civicgrid.cases.services.citizen import CITIZEN
 from civicgrid.grids import locator
 from civicgrid.grids.models import Grid, Level
+from civicgrid.open311.privacy import public_text
 
 # -- words for citizens ------------------------------------------------------------------
 #: A case's status as the citizen reads it. Internal steps (a unit sending a case
@@ -231,9 +232,12 @@ def public_timeline(case: Case) -> list[PublicEvent]:
     """The public events of a case: when, what, and the public reason; nothing of who."""
     out = []
     events = case.events.filter(is_public=True).order_by("at", "id")
-    for action, at, reason, payload, actor_id in events.values_list(
-        "action", "at", "reason", "payload", "actor_id"
+    for action, at, reason, payload, actor_id, actor_name in events.values_list(
+        "action", "at", "reason", "payload", "actor_id", "actor__display_name"
     ):
+        # What staff wrote is masked as the Open311 feed masks it (phones, ID numbers,
+        # e-mail addresses, the requester's and the writer's names).
+        reason = public_text(reason, names=(case.requester_name, actor_name or ""))
         label = str(Action(action).label)
         satisfaction = ""
         if action == Action.FOLLOW_UP and actor_id is None and payload.get("source") == CITIZEN:

@@ -54,23 +54,40 @@ DECISIONS = [("approve", _("批准")), ("deny", _("驳回"))]
 VERDICTS = [("pass", _("通过")), ("fail", _("不通过"))]
 
 
-def _reason(label: StrOrPromise, *, required: bool = True) -> forms.CharField:
+#: Under a text the citizen will read on the portal and in the Open311 feed (masked of
+#: phone and ID numbers, e-mail addresses and names, see ``open311.privacy``).
+PUBLIC_HELP = _("市民查询进度时可见（电话、身份证号、姓名会被隐去）")
+INTERNAL_HELP = _("仅工作人员可见")
+PUBLIC_IF_PASSED_HELP = _(
+    "核查通过时市民查询进度可见（电话、身份证号、姓名会被隐去），不通过时仅工作人员可见"
+)
+
+
+def _reason(
+    label: StrOrPromise, *, required: bool = True, public: bool = False, help_text: Any = ""
+) -> forms.CharField:
     """A reason: the service says when it is missing, next to this field; the browser
-    asks first."""
+    asks first. ``public``: the citizen reads it (the help text says so)."""
     attrs = {"rows": 2, "maxlength": 1000}
     if required:
         attrs["required"] = True
     return forms.CharField(
-        label=label, required=False, max_length=1000, widget=forms.Textarea(attrs=attrs)
+        label=label,
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs=attrs),
+        help_text=help_text or (PUBLIC_HELP if public else ""),
     )
 
 
-def _note() -> forms.CharField:
+def _note(*, public: bool) -> forms.CharField:
+    """An optional note; whether the citizen will read it is said under the field."""
     return forms.CharField(
         label=_("说明（可不填）"),
         required=False,
         max_length=1000,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text=PUBLIC_HELP if public else INTERNAL_HELP,
     )
 
 
@@ -119,14 +136,14 @@ class ActionForm(forms.Form):
 
 
 class AcceptForm(ActionForm):
-    note = _note()
+    note = _note(public=True)
 
     def run(self) -> Any:
         return services.accept_case(case=self.case, actor=self.user, note=self.text("note"))
 
 
 class RejectForm(ActionForm):
-    reason = _reason(_("不予受理理由"))
+    reason = _reason(_("不予受理理由"), public=True)
     error_field = "reason"
 
     def run(self) -> Any:
@@ -158,7 +175,7 @@ class DispatchForm(ActionForm):
         required=False,
         widget=forms.SelectMultiple(attrs={"size": 3}),
     )
-    note = _note()
+    note = _note(public=True)
     error_field = "unit"
 
     def __init__(self, *args: Any, case: Case, user: User, **kwargs: Any) -> None:
@@ -279,7 +296,7 @@ class ParkForm(ActionForm):
 
 
 class ResumeForm(ActionForm):
-    note = _note()
+    note = _note(public=False)
 
     def run(self) -> Any:
         return services.resume_case(case=self.case, actor=self.user, note=self.text("note"))
@@ -291,6 +308,7 @@ class HandleForm(ActionForm):
         required=False,
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3, "required": True}),
+        help_text=PUBLIC_HELP,
     )
     photos = PhotoField(label=_("处置后照片"), help_text=_("可拍照或选择多张照片"))
     error_field = "result"
@@ -306,7 +324,7 @@ class HandleForm(ActionForm):
 
 class VerifyForm(ActionForm):
     verdict = forms.ChoiceField(label=_("核查结果"), choices=VERDICTS, widget=forms.RadioSelect)
-    note = _reason(_("核查说明（不通过时必填）"), required=False)
+    note = _reason(_("核查说明（不通过时必填）"), required=False, help_text=PUBLIC_IF_PASSED_HELP)
     photos = PhotoField(label=_("现场照片"))
     error_field = "note"
 
@@ -321,7 +339,7 @@ class VerifyForm(ActionForm):
 
 
 class CloseForm(ActionForm):
-    note = _note()
+    note = _note(public=True)
 
     def run(self) -> Any:
         return services.close_case(case=self.case, actor=self.user, note=self.text("note"))
@@ -331,7 +349,7 @@ class FollowUpForm(ActionForm):
     satisfaction = forms.TypedChoiceField(
         label=_("满意度"), choices=SATISFACTION, coerce=int, widget=forms.RadioSelect
     )
-    note = _note()
+    note = _note(public=False)
     error_field = "satisfaction"
 
     def run(self) -> Any:
@@ -344,7 +362,7 @@ class FollowUpForm(ActionForm):
 
 
 class ReopenForm(ActionForm):
-    reason = _reason(_("重办理由"))
+    reason = _reason(_("重办理由"), public=True)
     error_field = "reason"
 
     def run(self) -> Any:
@@ -382,7 +400,7 @@ class MergeForm(ActionForm):
         max_length=32,
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
-    note = _note()
+    note = _note(public=False)
     error_field = "into"
 
     def __init__(self, *args: Any, case: Case, user: User, **kwargs: Any) -> None:

@@ -21,6 +21,13 @@ from civicgrid.cases import services
 from civicgrid.cases.models import ApprovalStatus, AttachmentKind, Case, Status
 from civicgrid.cases.tests.fixtures import IntakeFactory
 from civicgrid.grids.models import HandlingUnit
+from civicgrid.web import portal
+from civicgrid.web.forms.case_actions import (
+    ACTIONS,
+    INTERNAL_HELP,
+    PUBLIC_HELP,
+    PUBLIC_IF_PASSED_HELP,
+)
 from civicgrid.web.tests.case_pages import (
     HTMX,
     Ctx,
@@ -76,6 +83,50 @@ STORIES: list[tuple[str, Callable[[Ctx], Case], str, str, Callable[[Ctx, Case], 
     ("approve_void", pending_void, "supervisor", "decide_void", lambda c, k: {"decision": "approve"}, "voided"),
     ("merge", lambda c: c.drive(Status.NEW), "call_taker", "merge", lambda c, k: {"into": c.new_case(description="原案").number}, "merged"),
 ]  # fmt: skip
+
+
+TEXT_FIELDS = ("note", "reason", "result")
+
+
+@pytest.mark.parametrize(
+    ("prepare", "persona", "action", "data", "status"),
+    [pytest.param(*story[1:], id=story[0]) for story in STORIES],
+)
+def test_every_text_says_truly_whether_the_citizen_will_read_it(
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    tmp_path: Any,
+    prepare: Callable[[Ctx], Case],
+    persona: str,
+    action: str,
+    data: Callable[[Ctx, Case], dict[str, Any]],
+    status: str,
+) -> None:
+    """What staff type into a field marked "市民查询进度时可见" shows on the citizen's
+    tracking page; what they type into any other field never does."""
+    settings.MEDIA_ROOT = tmp_path
+    fields = ACTIONS[action].form_class.base_fields
+    texts = [name for name in TEXT_FIELDS if name in fields]
+    if not texts:
+        pytest.skip("no text to write")
+    ctx = Ctx(request)
+    case = prepare(ctx)
+    marks = {name: f"标记{name}甲乙" for name in texts}
+    response = signed_in(getattr(ctx, persona)).post(
+        f"/cases/{case.pk}/actions/{action}/",
+        {"version": case.version, **data(ctx, case), **marks},
+        headers=HTMX,
+    )
+    assert 'class="alert success"' in response.content.decode()
+    public = " ".join(e.reason for e in portal.public_timeline(Case.objects.get(pk=case.pk)))
+    for name, mark in marks.items():
+        help_text = str(fields[name].help_text)
+        if help_text == str(PUBLIC_IF_PASSED_HELP):
+            shown = status == Status.CLOSED  # the verification passed
+        else:
+            assert help_text in (str(PUBLIC_HELP), str(INTERNAL_HELP), "")
+            shown = help_text == str(PUBLIC_HELP)
+        assert (mark in public) == shown, (name, help_text, public)
 
 
 @pytest.mark.parametrize(

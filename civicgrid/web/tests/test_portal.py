@@ -489,7 +489,8 @@ def test_the_tracking_page_shows_no_staff_units_requester_or_internal_notes(
     case = new_case(
         requester_name="张建国", description="来电人张建国称桥下有人占道，内部编号 X-99"
     )
-    case = services.accept_case(case=case, actor=call_taker)
+    # A public note naming the requester with a phone number: shown masked.
+    case = services.accept_case(case=case, actor=call_taker, note="已受理，张建国 13912345678 回电")
     case = services.dispatch_case(case=case, actor=dispatcher, unit=west_unit)
     case = services.send_back_case(
         case=case, actor=west_handler, reason="内部：非我单位职责，找周强"
@@ -520,7 +521,9 @@ def test_the_tracking_page_shows_no_staff_units_requester_or_internal_notes(
     assert "已办结" in text
     assert "已劝离摊贩，恢复通行" in text
     assert "再次劝离，已设置隔离栏" in text
+    assert "已受理，*** *** 回电" in text
     forbidden = [
+        "13912345678",  # masked in the public note
         "刘芳", "王敏", "陈静", "马军", "吴刚", "西街道经办人",  # staff
         "城管执法局东街道中队", "西街道办事处", "周强", "0931-0000000",  # units and their staff
         "张建国", PHONE, "139****5678",  # the requester
