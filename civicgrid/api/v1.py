@@ -16,7 +16,46 @@ from civicgrid.grids import crs, locator
 from civicgrid.grids.access import get_grid_for_user, visible_grids
 from civicgrid.grids.models import Grid
 
-api = NinjaAPI(
+#: What any authenticated operation may answer before it runs (``auth.BearerToken``).
+AUTH_RESPONSES: dict[str, dict[str, Any]] = {
+    "401": {
+        "description": "未登录、令牌或接口密钥无效或已吊销 / not signed in, or the token or key is invalid or revoked"
+    },
+    "403": {"description": "无权调用此接口（接口密钥的权限范围） / not allowed (the key's scopes)"},
+    "429": {
+        "description": "接口密钥调用过于频繁 / the key's rate limit: retry after the seconds given",
+        "headers": {
+            "Retry-After": {"description": "秒数 / seconds", "schema": {"type": "integer"}}
+        },
+    },
+}
+
+
+class CivicgridAPI(NinjaAPI):
+    """The API whose schema also says what authentication may answer: 401, 403 and
+    429 (with ``Retry-After``), each ``{"detail": …}``, on every secured operation."""
+
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(**kwargs)
+        detail = {"application/json": {"schema": {"$ref": "#/components/schemas/AuthErrorOut"}}}
+        schema.setdefault("components", {}).setdefault("schemas", {})["AuthErrorOut"] = {
+            "title": "AuthErrorOut",
+            "type": "object",
+            "properties": {"detail": {"title": "Detail", "type": "string"}},
+            "required": ["detail"],
+        }
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if not isinstance(operation, dict) or not operation.get("security"):
+                    continue
+                responses = operation.setdefault("responses", {})
+                for status, response in AUTH_RESPONSES.items():
+                    # An operation's own 403 (a workflow refusal) has the same body.
+                    responses.setdefault(status, {**response, "content": detail})
+        return schema
+
+
+api = CivicgridAPI(
     title="civicgrid API",
     version="1",
     description="网格化社会治理平台接口 / civicgrid platform API",

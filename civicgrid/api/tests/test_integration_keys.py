@@ -17,6 +17,7 @@ from civicgrid.accounts.services import (
     issue_integration_key,
     revoke_integration_key,
 )
+from civicgrid.api.tests.test_cases_api import check
 from civicgrid.cases.models import Case, Category
 from civicgrid.cases.tests.fixtures import EAST_POINT, IntakeFactory
 from civicgrid.grids import services as grid_services
@@ -230,3 +231,25 @@ def test_personal_tokens_and_sessions_are_not_logged(
     _token, raw = create_api_token(user=call_taker, name="个人")
     assert call("GET", f"/api/v1/cases/{case.pk}", raw).status_code == 200
     assert not AccessLog.objects.exists()
+
+
+def test_the_schema_documents_the_refusals_every_secured_operation_may_answer(
+    key_with: KeyFactory, tree: Tree
+) -> None:
+    schema = Client().get("/api/v1/openapi.json").json()
+    secured = [
+        (path, method, operation)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("security")
+    ]
+    assert len(secured) > 20
+    for path, method, operation in secured:
+        assert {"401", "403", "429"} <= set(operation["responses"]), (path, method)
+    assert "Retry-After" in schema["paths"]["/api/v1/cases"]["get"]["responses"]["429"]["headers"]
+    # And the bodies are what the schema says.
+    raw = key_with(Scope.CASES_READ, rate=1)
+    assert call("GET", "/api/v1/cases", raw).status_code == 200
+    check(schema, "/api/v1/cases", "get", call("GET", "/api/v1/cases", raw))  # 429
+    check(schema, "/api/v1/cases", "get", call("GET", "/api/v1/cases", "cgk_forged"))  # 401
+    check(schema, "/api/v1/grids", "get", call("GET", "/api/v1/grids", key_with(Scope.CASES_READ)))
