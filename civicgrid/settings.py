@@ -179,6 +179,20 @@ TASKS = {
 # A worker is reported healthy when it wrote a heartbeat within this many seconds.
 CIVICGRID_WORKER_HEARTBEAT_SECONDS = env_float("CIVICGRID_WORKER_HEARTBEAT_SECONDS", 10.0)
 CIVICGRID_WORKER_STALE_SECONDS = env_float("CIVICGRID_WORKER_STALE_SECONDS", 60.0)
+# A task marked running whose worker wrote no heartbeat for this long (and that was
+# claimed at least this long ago) is orphaned: its worker was killed. Keep it well
+# above CIVICGRID_WORKER_HEARTBEAT_SECONDS and any database hiccup (docs/deployment.md).
+CIVICGRID_TASK_LEASE_SECONDS = env_float("CIVICGRID_TASK_LEASE_SECONDS", 300.0)
+# How often each worker looks for orphaned tasks.
+CIVICGRID_TASK_REAP_SECONDS = env_float("CIVICGRID_TASK_REAP_SECONDS", 30.0)
+# An orphaned task is queued again until it has been claimed this many times, then
+# marked failed (a task that kills its worker every time must not kill them all).
+CIVICGRID_TASK_MAX_ATTEMPTS = env_int("CIVICGRID_TASK_MAX_ATTEMPTS", 3)
+# Finished task results are deleted after this many days (successful, failed).
+CIVICGRID_TASK_RESULTS_KEEP_DAYS = env_float("CIVICGRID_TASK_RESULTS_KEEP_DAYS", 7.0)
+CIVICGRID_TASK_FAILURES_KEEP_DAYS = env_float("CIVICGRID_TASK_FAILURES_KEEP_DAYS", 30.0)
+# How often each worker enqueues the clean-up jobs (old task results, old deliveries).
+CIVICGRID_CLEANUP_SECONDS = env_float("CIVICGRID_CLEANUP_SECONDS", 3600.0)
 
 # --- Outbound webhooks (docs/webhooks.md) ---------------------------------------
 # How often each worker looks for due deliveries; how long one POST may take; how
@@ -188,6 +202,9 @@ CIVICGRID_WEBHOOKS_TIMEOUT_SECONDS = env_float("CIVICGRID_WEBHOOKS_TIMEOUT_SECON
 CIVICGRID_WEBHOOKS_RECHECK_SECONDS = env_float("CIVICGRID_WEBHOOKS_RECHECK_SECONDS", 5.0)
 # A delivery still failing this many hours after its first attempt is marked failed.
 CIVICGRID_WEBHOOKS_GIVE_UP_HOURS = env_float("CIVICGRID_WEBHOOKS_GIVE_UP_HOURS", 24.0)
+# Delivered deliveries (and their attempts) are deleted this many days after delivery;
+# pending, failed and cancelled ones are kept.
+CIVICGRID_WEBHOOKS_KEEP_DAYS = env_float("CIVICGRID_WEBHOOKS_KEEP_DAYS", 30.0)
 
 # --- Language and time ------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

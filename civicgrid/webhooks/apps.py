@@ -14,11 +14,16 @@ class WebhooksConfig(AppConfig):
     def ready(self) -> None:
         from civicgrid.core import periodic
         from civicgrid.webhooks.delivery import anything_due
-        from civicgrid.webhooks.tasks import deliver_webhooks
+        from civicgrid.webhooks.tasks import deliver_webhooks, purge_delivered_webhooks
 
         periodic.register(
             "webhooks.deliver",
             every=settings.CIVICGRID_WEBHOOKS_POLL_SECONDS,
             task=deliver_webhooks,
             has_work=anything_due,
+        )
+        periodic.register(
+            "webhooks.purge_delivered",
+            every=settings.CIVICGRID_CLEANUP_SECONDS,
+            task=purge_delivered_webhooks,
         )

@@ -164,6 +164,8 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="webhook_due"),
             models.Index(fields=["subscription", "case", "id"], name="webhook_case_order"),
+            # The clean-up finds old delivered ones (webhooks.retention).
+            models.Index(fields=["status", "delivered_at"], name="webhook_delivered"),
         ]
 
     def __str__(self) -> str:

@@ -3,7 +3,9 @@
 Each worker claims tasks with the database backend's locking (safe with any
 number of workers), enqueues the periodic jobs apps register
 (``core.periodic``) when they fall due, and writes a heartbeat that
-``/healthz`` reports.
+``/healthz`` reports. The heartbeat comes from a thread of its own, so it goes on
+while a task runs, however long; from the same thread the worker queues again the
+tasks of workers whose heartbeat stopped (``core.reaper``: killed while running one).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
-from civicgrid.core import periodic, services
+from civicgrid.core import periodic, reaper, services
 
 logger = logging.getLogger("civicgrid.worker")
 
@@ -59,24 +61,44 @@ class Command(BaseCommand):
         started_at = timezone.now()
         stop = threading.Event()
 
+        def reap() -> None:
+            try:
+                reaper.reap()
+            except Exception:  # a lost race or a locked SQLite: the next round retries
+                logger.exception("looking for tasks of lost workers failed")
+
         def heartbeat() -> None:
-            last_beat = 0.0
+            last_beat = last_reap = time.monotonic()
             while not stop.is_set():
                 now = time.monotonic()
                 try:
                     if now - last_beat >= settings.CIVICGRID_WORKER_HEARTBEAT_SECONDS:
                         services.beat(worker_id=worker_id, started_at=started_at)
                         last_beat = now
+                    if now - last_reap >= settings.CIVICGRID_TASK_REAP_SECONDS:
+                        reap()
+                        last_reap = now
                     if not options["batch"]:
                         periodic.enqueue_due(now)
                 except Exception:
                     logger.exception("heartbeat or periodic jobs failed")
                 finally:
                     close_old_connections()
-                stop.wait(1.0)
+                # Wake up often enough for short intervals (the tests use fractions of a second).
+                stop.wait(
+                    max(
+                        0.05,
+                        min(
+                            1.0,
+                            settings.CIVICGRID_WORKER_HEARTBEAT_SECONDS,
+                            settings.CIVICGRID_TASK_REAP_SECONDS,
+                        ),
+                    )
+                )
             connection.close()
 
         services.beat(worker_id=worker_id, started_at=started_at)
+        reap()  # at start-up, then every CIVICGRID_TASK_REAP_SECONDS
         thread = threading.Thread(target=heartbeat, name="heartbeat", daemon=True)
         thread.start()
         self.stdout.write(f"civicgrid worker {worker_id} started")
