@@ -61,19 +61,22 @@ TYPES = ["投诉", "求助", "咨询", "建议", "举报"]
 SATISFACTION = ["非常满意", "满意", "满意", "基本满意", "不满意", ""]
 
 
-def make_export(path: Path, rows: int, prefix: str, seed: int) -> None:
+def make_export(path: Path, rows: int, prefix: str, seed: int, days: int = 300) -> None:
+    """``rows`` orders received over ``days`` days from 2025-01-02, in the order a
+    platform exports them: by 受理时间 (and so by 工单编号)."""
     rng = random.Random(seed)
     grids = list(
         Grid.objects.filter(level=Level.GRID).values_list("centroid_lon", "centroid_lat", "name")
     )
     units = list(HandlingUnit.objects.active().values_list("name", flat=True))
     start = datetime(2025, 1, 2, 8, 0)
+    minutes = sorted(rng.randrange(0, days * 24 * 60) for _n in range(rows))
     with path.open("w", encoding="gb18030", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(HEADERS)
         for n in range(rows):
             lon, lat, name = rng.choice(grids)
-            received = start + timedelta(minutes=rng.randrange(0, 300 * 24 * 60))
+            received = start + timedelta(minutes=minutes[n])
             state = rng.random()
             status, dispatched, closed = "待受理", "", ""
             if state < 0.85:
