@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
@@ -107,24 +108,52 @@ def _plan(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple[Format
     return sql, tuple(formatter(f) for f in fields)
 
 
-def copy_tuples(model: type[Model], names: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    """``COPY`` rows given as tuples of the values of the fields ``names`` (attnames),
-    in that order, in one buffer. Returns how many."""
-    sql, formats = _plan(model, tuple(names))
+@dataclass(frozen=True)
+class Copy:
+    """The ``COPY`` of some rows of a table, ready to send (``send``)."""
+
+    model: type[Model]
+    names: tuple[str, ...]
+    text: str
+    rows: int
+
+
+def prepare(model: type[Model], names: Sequence[str], rows: Iterable[Sequence[Any]]) -> Copy:
+    """The ``COPY`` text of rows given as tuples of the values of the fields ``names``
+    (attnames), in that order."""
+    names = tuple(names)
+    _sql, formats = _plan(model, names)
     pairs = tuple(enumerate(formats))
     lines = ["\t".join([fmt(row[i]) for i, fmt in pairs]) for row in rows]
-    if not lines:
-        return 0
-    lines.append("")
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        copy.write("\n".join(lines))
-    return len(lines) - 1
+    count = len(lines)
+    if lines:
+        lines.append("")
+    return Copy(model, names, "\n".join(lines), count)
 
 
-def copy_objects(model: type[Model], objects: Sequence[Any]) -> int:
-    """``COPY`` model instances, every concrete field (the primary key included)."""
-    names = tuple(f.attname for f in model._meta.concrete_fields)
-    return copy_tuples(model, names, map(operator.attrgetter(*names), objects))
+def prepare_objects(model: type[Model], objects: Sequence[Any]) -> Copy:
+    """The ``COPY`` text of model instances: every concrete field, the primary key only
+    when the first instance has one (else the database numbers the rows)."""
+    if not objects:
+        return Copy(model, (), "", 0)
+    pk = model._meta.pk
+    keep_pk = pk is not None and getattr(objects[0], pk.attname) is not None
+    names = tuple(f.attname for f in model._meta.concrete_fields if keep_pk or not f.primary_key)
+    return prepare(model, names, map(operator.attrgetter(*names), objects))
 
 
-__all__ = ["copy_objects", "copy_tuples", "formatter"]
+def send(copy: Copy) -> int:
+    """Run the ``COPY`` (in the caller's transaction). Returns how many rows."""
+    if copy.rows:
+        sql, _formats = _plan(copy.model, copy.names)
+        with connection.cursor() as cursor, cursor.cursor.copy(sql) as stream:
+            stream.write(copy.text)
+    return copy.rows
+
+
+def copy_tuples(model: type[Model], names: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """``prepare`` and ``send``."""
+    return send(prepare(model, names, rows))
+
+
+__all__ = ["Copy", "copy_tuples", "formatter", "prepare", "prepare_objects", "send"]
