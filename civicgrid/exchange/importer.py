@@ -24,11 +24,11 @@ the error report beside the input; every valid row is kept.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import secrets
 import time as monotime
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -47,17 +47,14 @@ from civicgrid.cases import routing
 from civicgrid.cases.errors import IntakeError
 from civicgrid.cases.models import (
     Case,
-    CaseEvent,
     Category,
     Channel,
-    Deadline,
     RoutingRule,
     Status,
 )
 from civicgrid.cases.services import Intake, create_case
 from civicgrid.cases.services.engine import time_limit
 from civicgrid.cases.services.intake import TRACKING_ALPHABET
-from civicgrid.demo.history import fact_of
 from civicgrid.demo.history_engine import CaseSim, SimError, Step
 from civicgrid.demo.history_engine import Intake as SimIntake
 from civicgrid.exchange import report
@@ -72,10 +69,10 @@ from civicgrid.exchange.rows import (
     Row,
     parse_row,
 )
+from civicgrid.exchange.writer import Batch, Writer
 from civicgrid.grids import crs as crs_mod
 from civicgrid.grids import locator
 from civicgrid.grids.models import Grid, HandlingUnit
-from civicgrid.stats import pgcopy, rollups
 
 CHANNEL = Channel.HOTLINE
 BATCH = 2000
@@ -147,7 +144,8 @@ def import_cases(
     result.encoding = sheet.encoding
     context = _Context(mapping, actor)
     seen: dict[str, int] = {}
-    with _Writer(threaded=mode == HISTORICAL and not dry_run) as writer:
+    threaded = mode == HISTORICAL and not dry_run
+    with Writer(threaded=threaded, done=functools.partial(_written, result)) as writer:
         for rows in _batches(sheet.rows, batch):
             parsed = [parse_row(n, cells, columns, mapping, mode=mode) for n, cells in rows]
             result.read += len(parsed)
@@ -158,7 +156,7 @@ def import_cases(
                 _write_live(good, columns, context, result, dry_run)
             if progress:
                 progress(result.read, sheet.total)
-        writer.wait(result)
+        writer.wait()
     result.refused = len(result.refused_rows)
     result.refused_rows.sort(key=lambda r: r.number)
     result.report = report.write_report(
@@ -501,7 +499,7 @@ def _write_history(
     context: _Context,
     result: ImportResult,
     dry_run: bool,
-    writer: _Writer,
+    writer: Writer,
 ) -> None:
     sims: list[CaseSim] = []
     ids = _IDS.take(len(rows)) if not dry_run else list(range(-len(rows), 0))
@@ -530,7 +528,12 @@ def _write_history(
     if dry_run or not sims:
         _count(result, sims)
         return
-    writer.submit(_Batch.of(sims), result)
+    writer.submit(Batch.of(sims))
+
+
+def _written(result: ImportResult, sims: list[CaseSim], skipped: int) -> None:
+    result.skipped += skipped
+    _count(result, sims)
 
 
 def _count(result: ImportResult, sims: list[CaseSim]) -> None:
@@ -538,121 +541,6 @@ def _count(result: ImportResult, sims: list[CaseSim]) -> None:
     result.needs_location += sum(1 for s in sims if s.case.needs_location)
     result.events += sum(len(s.events) for s in sims)
     result.deadlines += sum(len(s.deadlines) for s in sims)
-
-
-@dataclass
-class _Batch:
-    """A batch's rows, ready to insert: on PostgreSQL their ``COPY`` text already made
-    (so that a writer thread only sends it)."""
-
-    sims: list[CaseSim]
-    copies: list[pgcopy.Copy]
-    facts: rollups.PreparedFacts
-
-    @classmethod
-    def of(cls, sims: list[CaseSim]) -> _Batch:
-        facts = rollups.prepare_bulk_intake([fact_of(s) for s in sims])
-        if connection.vendor != "postgresql":
-            return cls(sims, [], facts)
-        copies = [
-            pgcopy.prepare_objects(Case, [s.case for s in sims]),
-            pgcopy.prepare_objects(CaseEvent, [e for s in sims for e in s.events]),
-            pgcopy.prepare_objects(Deadline, [d for s in sims for d in s.deadlines]),
-        ]
-        return cls(sims, copies, facts)
-
-    def insert(self) -> None:
-        """The rows of the batch and their statistics, in the caller's transaction."""
-        if self.copies:
-            for copy in self.copies:
-                pgcopy.send(copy)
-        else:
-            sims = self.sims
-            rollups.insert_rows(Case, _rows([s.case for s in sims]))
-            rollups.insert_rows(CaseEvent, _rows([e for s in sims for e in s.events]))
-            rollups.insert_rows(Deadline, _rows([d for s in sims for d in s.deadlines]))
-        rollups.record_prepared_intake(self.facts)
-
-
-def _commit(batch: _Batch) -> tuple[list[CaseSim], int]:
-    """Insert a batch in a transaction of its own: the cases written and how many were
-    skipped because another import took their external ids meanwhile."""
-    try:
-        with transaction.atomic():
-            batch.insert()
-        return batch.sims, 0
-    except IntegrityError:
-        present = set(
-            Case.objects.filter(
-                channel=CHANNEL, external_id__in=[s.case.external_id for s in batch.sims]
-            ).values_list("external_id", flat=True)
-        )
-        if not present:
-            raise
-        sims = [s for s in batch.sims if s.case.external_id not in present]
-        if sims:
-            with transaction.atomic():
-                _Batch.of(sims).insert()
-        return sims, len(batch.sims) - len(sims)
-
-
-class _Writer:
-    """Commits the batches, on PostgreSQL in a thread of its own (with its own
-    connection), one batch at a time and in order, while the next batch is read and
-    simulated: the database writes one batch while Python prepares the next. Inside a
-    transaction (tests), or on SQLite, it commits in the caller's thread."""
-
-    def __init__(self, *, threaded: bool) -> None:
-        self.threaded = (
-            threaded and connection.vendor == "postgresql" and not connection.in_atomic_block
-        )
-        self.pool: ThreadPoolExecutor | None = None
-        self.pending: Future[tuple[list[CaseSim], int]] | None = None
-
-    def __enter__(self) -> _Writer:
-        if self.threaded:
-            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
-        return self
-
-    def submit(self, batch: _Batch, result: ImportResult) -> None:
-        self.wait(result)
-        if self.pool is None:
-            self._done(_commit(batch), result)
-            return
-        self.pending = self.pool.submit(_commit, batch)
-
-    def wait(self, result: ImportResult) -> None:
-        """Wait for the batch being written, and count it."""
-        if self.pending is not None:
-            pending, self.pending = self.pending, None
-            self._done(pending.result(), result)
-
-    @staticmethod
-    def _done(outcome: tuple[list[CaseSim], int], result: ImportResult) -> None:
-        sims, skipped = outcome
-        result.skipped += skipped
-        _count(result, sims)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is None:
-            return
-        try:
-            if self.pending is not None:  # an error while preparing: finish what was sent
-                self.pending.exception()
-        finally:
-            self.pool.submit(connections.close_all).result()
-            self.pool.shutdown()
-
-
-def _rows(objs: list[Any]) -> list[dict[str, Any]]:
-    if not objs:
-        return []
-    fields = [
-        f.attname
-        for f in objs[0]._meta.concrete_fields
-        if not (f.primary_key and getattr(objs[0], f.attname) is None)
-    ]
-    return [{name: getattr(o, name) for name in fields} for o in objs]
 
 
 # -- live ------------------------------------------------------------------------------------
