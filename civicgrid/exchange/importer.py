@@ -75,7 +75,7 @@ from civicgrid.grids import locator
 from civicgrid.grids.models import Grid, HandlingUnit
 
 CHANNEL = Channel.HOTLINE
-BATCH = 2000
+BATCH = 5000
 MODES = (HISTORICAL, LIVE)
 #: How far apart steps the export gives no time for are put (see ``schedule``).
 STEP_GAP = timedelta(minutes=1)
