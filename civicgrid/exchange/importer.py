@@ -24,6 +24,7 @@ the error report beside the input; every valid row is kept.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import secrets
 import time as monotime
@@ -36,7 +37,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -46,17 +47,14 @@ from civicgrid.cases import routing
 from civicgrid.cases.errors import IntakeError
 from civicgrid.cases.models import (
     Case,
-    CaseEvent,
     Category,
     Channel,
-    Deadline,
     RoutingRule,
     Status,
 )
 from civicgrid.cases.services import Intake, create_case
 from civicgrid.cases.services.engine import time_limit
 from civicgrid.cases.services.intake import TRACKING_ALPHABET
-from civicgrid.demo.history import fact_of
 from civicgrid.demo.history_engine import CaseSim, SimError, Step
 from civicgrid.demo.history_engine import Intake as SimIntake
 from civicgrid.exchange import report
@@ -71,13 +69,13 @@ from civicgrid.exchange.rows import (
     Row,
     parse_row,
 )
+from civicgrid.exchange.writer import Batch, Writer
 from civicgrid.grids import crs as crs_mod
 from civicgrid.grids import locator
 from civicgrid.grids.models import Grid, HandlingUnit
-from civicgrid.stats import rollups
 
 CHANNEL = Channel.HOTLINE
-BATCH = 2000
+BATCH = 5000
 MODES = (HISTORICAL, LIVE)
 #: How far apart steps the export gives no time for are put (see ``schedule``).
 STEP_GAP = timedelta(minutes=1)
@@ -146,16 +144,19 @@ def import_cases(
     result.encoding = sheet.encoding
     context = _Context(mapping, actor)
     seen: dict[str, int] = {}
-    for rows in _batches(sheet.rows, batch):
-        parsed = [parse_row(n, cells, columns, mapping, mode=mode) for n, cells in rows]
-        result.read += len(parsed)
-        good = _prepare(parsed, columns, context, seen, result)
-        if mode == HISTORICAL:
-            _write_history(good, columns, context, result, dry_run)
-        else:
-            _write_live(good, columns, context, result, dry_run)
-        if progress:
-            progress(result.read, sheet.total)
+    threaded = mode == HISTORICAL and not dry_run
+    with Writer(threaded=threaded, done=functools.partial(_written, result)) as writer:
+        for rows in _batches(sheet.rows, batch):
+            parsed = [parse_row(n, cells, columns, mapping, mode=mode) for n, cells in rows]
+            result.read += len(parsed)
+            good = _prepare(parsed, columns, context, seen, result)
+            if mode == HISTORICAL:
+                _write_history(good, columns, context, result, dry_run, writer)
+            else:
+                _write_live(good, columns, context, result, dry_run)
+            if progress:
+                progress(result.read, sheet.total)
+        writer.wait()
     result.refused = len(result.refused_rows)
     result.refused_rows.sort(key=lambda r: r.number)
     result.report = report.write_report(
@@ -498,6 +499,7 @@ def _write_history(
     context: _Context,
     result: ImportResult,
     dry_run: bool,
+    writer: Writer,
 ) -> None:
     sims: list[CaseSim] = []
     ids = _IDS.take(len(rows)) if not dry_run else list(range(-len(rows), 0))
@@ -523,46 +525,22 @@ def _write_history(
             )
             continue
         sims.append(sim)
-    if not dry_run and sims:
-        try:
-            with transaction.atomic():
-                _insert(sims)
-        except IntegrityError:
-            # Another import took some of these external ids in meanwhile: skip them.
-            present = set(
-                Case.objects.filter(
-                    channel=CHANNEL, external_id__in=[s.case.external_id for s in sims]
-                ).values_list("external_id", flat=True)
-            )
-            if not present:
-                raise
-            result.skipped += sum(1 for s in sims if s.case.external_id in present)
-            sims = [s for s in sims if s.case.external_id not in present]
-            with transaction.atomic():
-                _insert(sims)
+    if dry_run or not sims:
+        _count(result, sims)
+        return
+    writer.submit(Batch.of(sims))
+
+
+def _written(result: ImportResult, sims: list[CaseSim], skipped: int) -> None:
+    result.skipped += skipped
+    _count(result, sims)
+
+
+def _count(result: ImportResult, sims: list[CaseSim]) -> None:
     result.imported += len(sims)
     result.needs_location += sum(1 for s in sims if s.case.needs_location)
     result.events += sum(len(s.events) for s in sims)
     result.deadlines += sum(len(s.deadlines) for s in sims)
-
-
-def _rows(objs: list[Any]) -> list[dict[str, Any]]:
-    if not objs:
-        return []
-    fields = [
-        f.attname
-        for f in objs[0]._meta.concrete_fields
-        if not (f.primary_key and getattr(objs[0], f.attname) is None)
-    ]
-    return [{name: getattr(o, name) for name in fields} for o in objs]
-
-
-def _insert(sims: list[CaseSim]) -> None:
-    """The rows of a batch and their statistics, in the caller's transaction."""
-    rollups.insert_rows(Case, _rows([s.case for s in sims]))
-    rollups.insert_rows(CaseEvent, _rows([e for s in sims for e in s.events]))
-    rollups.insert_rows(Deadline, _rows([d for s in sims for d in s.deadlines]))
-    rollups.record_bulk_intake([fact_of(s) for s in sims])
 
 
 # -- live ------------------------------------------------------------------------------------

@@ -32,6 +32,9 @@ DISPATCHED_STATUSES = frozenset(
     {Status.DISPATCHED, Status.IN_PROGRESS, Status.HANDLED, Status.CLOSED}
 )
 
+ISO_SECONDS = "%Y-%m-%d %H:%M:%S"
+_ISO_SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\Z")
+_ISO_T = re.compile(r"^\d{4}-\d{2}-\d{2}T")
 _PHONE_SEPARATORS = re.compile(r"[/、,，;；]")
 _PHONE_NOISE = re.compile(r"[\s\-()（）]")
 _PHONE_EXTENSION = re.compile(r"(?:转|ext\.?|x|#)\d{1,6}$", re.IGNORECASE)
@@ -144,9 +147,16 @@ def parse_time(value: Any, mapping: Mapping) -> datetime | None:
         raw = text(value)
         if not raw:
             return None
-        raw = raw.replace("T", " ") if re.match(r"^\d{4}-\d{2}-\d{2}T", raw) else raw
+        raw = raw.replace("T", " ") if _ISO_T.match(raw) else raw
         found: datetime | None = None
-        for fmt in mapping.date_formats:
+        formats = mapping.date_formats
+        if formats and formats[0] == ISO_SECONDS and _ISO_SECONDS.match(raw):
+            # What strptime with that format gives, several times faster.
+            try:
+                found = datetime.fromisoformat(raw)
+            except ValueError:
+                found = None
+        for fmt in formats if found is None else ():
             try:
                 found = datetime.strptime(raw, fmt)
                 break

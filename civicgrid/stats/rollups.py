@@ -35,7 +35,7 @@ from django.db.models import Max, Min, Model
 from django.utils import timezone
 
 from civicgrid.cases.models import Case, CaseEvent, Deadline
-from civicgrid.stats import conf
+from civicgrid.stats import conf, pgcopy
 from civicgrid.stats.counters import CASE_COUNTERS, PERSON_COUNTERS
 from civicgrid.stats.facts import (
     CASE_FIELDS,
@@ -199,15 +199,142 @@ def record_bulk_intake(facts: Sequence[Fact]) -> int:
     """Store the facts of cases a bulk writer has just inserted (with their events and
     deadlines) and add them to the rollups, inside the writer's transaction: what the
     hooks would have done case by case, in a dozen statements per batch."""
+    return record_prepared_intake(prepare_bulk_intake(facts))
+
+
+@dataclass
+class PreparedFacts:
+    """Facts ready for ``record_prepared_intake``: on PostgreSQL their ``COPY`` text,
+    made beforehand (by a thread other than the one that writes, say)."""
+
+    facts: list[Fact]
+    copies: list[pgcopy.Copy]
+
+
+def prepare_bulk_intake(facts: Sequence[Fact]) -> PreparedFacts:
+    facts = list(facts)
+    copies: list[pgcopy.Copy] = []
+    if facts and connection.vendor == "postgresql":
+        for model, rows in (
+            (CaseFact, [f.columns() for f in facts]),
+            (PersonFact, [row for f in facts for row in f.person_columns()]),
+        ):
+            if rows:
+                names = tuple(rows[0])
+                copies.append(pgcopy.prepare(model, names, ([r[n] for n in names] for r in rows)))
+    return PreparedFacts(facts, copies)
+
+
+def record_prepared_intake(prepared: PreparedFacts) -> int:
+    """``record_bulk_intake`` of facts prepared by ``prepare_bulk_intake``."""
+    facts = prepared.facts
     if not facts:
         return 0
     _lock("ROW EXCLUSIVE", (CaseFact,))
-    deltas = Deltas()
-    for fact in facts:
-        deltas.add(fact, +1)
-    written = _insert_facts(list(facts))
-    deltas.apply()
-    return written
+    if connection.vendor == "postgresql":
+        for copy in prepared.copies:
+            pgcopy.send(copy)
+    else:
+        _insert_facts(facts)
+    add_stored_facts([f.case_id for f in facts])
+    return len(facts)
+
+
+def add_stored_facts(case_ids: Sequence[int]) -> None:
+    """Add the stored facts of ``case_ids`` (cases just inserted, in no rollup yet) to
+    the rollups, in the caller's transaction: what ``Deltas`` adds for them, summed by
+    the database (``INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE``, one statement
+    per rollup table, rows in key order) instead of in Python and sent back."""
+    if not case_ids:
+        return
+    ids = sorted(case_ids)
+    param: Any = ids
+    if connection.vendor == "postgresql":
+        where = "= ANY(%s)"
+    else:  # one parameter whatever the number of cases
+        where, param = "IN (SELECT value FROM json_each(%s))", json.dumps(ids)
+    rollup_levels, dim_levels = levels("rollup_levels"), levels("dim_levels")
+    with connection.cursor() as cursor:
+        for table in (GridRollup, DimRollup, Rollup, PersonRollup):
+            parts = list(_bulk_parts(table, rollup_levels, dim_levels))
+            if not parts:
+                continue
+            cursor.execute(
+                _bulk_statement(table, tuple(parts), where, connection.vendor), [param] * len(parts)
+            )
+
+
+def _bulk_parts(
+    table: type[Model], rollup_levels: list[int], dim_levels: list[int]
+) -> Iterable[tuple[str, ...]]:
+    """The (source, level, grain, dim) of each group of rows ``table`` gets from facts."""
+    grains = ("d", "m")
+    if table is GridRollup:
+        return (("fact", str(lv), g, "") for lv in range(4) for g in grains)
+    if table is DimRollup:
+        return (("fact", str(lv), g, d) for lv in dim_levels for d in DIMENSIONS for g in grains)
+    if table is Rollup:
+        return (("fact", str(lv), g, "") for lv in rollup_levels for g in grains)
+    return (("person", str(lv), g, "") for lv in rollup_levels for g in grains)
+
+
+@lru_cache(maxsize=16)
+def _bulk_statement(
+    table: type[Model], parts: tuple[tuple[str, ...], ...], where: str, vendor: str
+) -> str:
+    """One upsert of ``table`` from the facts of a set of cases (``case_id {where}``,
+    one parameter per part): the same rows, keys and sums as ``rebuild_rollups``'
+    ``_insert_*`` (and as ``Deltas``), added to the counters already there."""
+    q = connection.ops.quote_name
+    keys, extra, counters = KEYS[table]
+    columns = (*keys, *extra, *counters)
+    selects = []
+    for source, level_text, grain, dim in parts:
+        level = int(level_text)
+        node = q(f"node{level}")
+        period = q("day" if grain == "d" else "month")
+        located = f" AND {node} <> 0" if level else ""
+        values: dict[str, str] = {
+            "node": node,
+            "grain": f"'{grain}'",
+            "period": period,
+            "level": str(level),
+        }
+        group = [period, node]
+        if table is GridRollup:
+            values["parent"] = q(f"node{level - 1}") if level else "0"
+            group += [values["parent"]] if level else []
+        elif table is DimRollup:
+            values["dim"] = f"'{dim}'"
+            values["key"] = f"CAST({q(dim)} AS VARCHAR(32))"
+            group.append(q(dim))
+        elif table is Rollup:
+            for name in DIMENSIONS:
+                values[name] = q(name)
+                group.append(q(name))
+        else:
+            values["user"], values["role"] = q("user"), q("role")
+            group += [q("user"), q("role")]
+        source_table = CaseFact if source == "fact" else PersonFact
+        selected = ", ".join(
+            [f"{values[c]} AS {q(c)}" for c in (*keys, *extra)]
+            + [f"SUM({q(c)}) AS {q(c)}" for c in counters]
+        )
+        selects.append(
+            f"SELECT {selected} FROM {q(source_table._meta.db_table)} "  # noqa: S608
+            f"WHERE {q('case_id')} {where}{located} GROUP BY {', '.join(group)}"
+        )
+    name = q(table._meta.db_table)
+    target = "r" if vendor == "postgresql" else name
+    alias = " AS r" if vendor == "postgresql" else ""
+    listed = ", ".join(q(c) for c in columns)
+    sets = ", ".join(f"{q(c)} = {target}.{q(c)} + excluded.{q(c)}" for c in counters)
+    return (
+        f"INSERT INTO {name}{alias} ({listed}) SELECT {listed} FROM ("  # noqa: S608
+        + " UNION ALL ".join(selects)
+        + f") AS s WHERE true ORDER BY {', '.join(q(k) for k in keys)} "
+        f"ON CONFLICT ({', '.join(q(k) for k in keys)}) DO UPDATE SET {sets}"
+    )
 
 
 def _insert_facts(facts: list[Fact], *, small: bool = False, replace: bool = False) -> int:
@@ -332,9 +459,9 @@ def _converter(field: Any, wrapper: Any) -> Callable[[Any], Any]:
 
 def insert_rows(model: type[Model], rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows given as {attname: value} with ``executemany`` (``COPY`` on
-    PostgreSQL): the fields' own conversions to database values, without the
-    per-object work of ``bulk_create`` (no ``save()``, no ``pre_save``: ``auto_now``
-    fields keep the values given)."""
+    PostgreSQL, its text built by ``pgcopy``): the fields' own conversions to database
+    values, without the per-object work of ``bulk_create`` (no ``save()``, no
+    ``pre_save``: ``auto_now`` fields keep the values given)."""
     if not rows:
         return
     fields: list[Any] = [
@@ -358,15 +485,12 @@ def insert_rows(model: type[Model], rows: Sequence[dict[str, Any]]) -> None:
             out[i] = convert(out[i])
         return out
 
+    if connection.vendor == "postgresql":  # COPY: an order of magnitude faster
+        pgcopy.copy_tuples(
+            model, names, ([row[n] if n in row else defaults[n] for n in names] for row in rows)
+        )
+        return
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":  # COPY: an order of magnitude faster
-            columns = ", ".join(q(f.column) for f in fields)
-            with cursor.cursor.copy(
-                f"COPY {q(model._meta.db_table)} ({columns}) FROM STDIN"
-            ) as copy:
-                for row in rows:
-                    copy.write_row(values(row))
-            return
         for start in range(0, len(rows), 5000):
             cursor.executemany(sql, [values(row) for row in rows[start : start + 5000]])
 
@@ -704,14 +828,18 @@ def forget_cases(case_ids: Iterable[int]) -> None:
 
 __all__ = [
     "Deltas",
+    "PreparedFacts",
     "RebuildResult",
+    "add_stored_facts",
     "day_bounds",
     "forget_cases",
     "insert_rows",
     "load_facts",
+    "prepare_bulk_intake",
     "rebuild_rollups",
     "record_intake",
     "record_overdue",
+    "record_prepared_intake",
     "record_transition",
     "refresh_cases",
     "stored_facts",

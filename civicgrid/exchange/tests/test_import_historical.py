@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 
 from civicgrid.cases.models import Action, Case, CaseEvent, Channel, Deadline, Stage, Status
 from civicgrid.cases.tests.fixtures import EAST_POINT
@@ -232,3 +233,32 @@ def test_a_batch_spread_over_many_days_keeps_the_rollups_exact(
     assert len(before["GridRollup"]) > 300
     rebuild_rollups(date(2025, 1, 1), date(2025, 12, 31), refresh_facts=True)
     assert _snapshot() == before
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the writer thread is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_batches_committed_by_the_writer_thread_hold_the_same_rows(
+    tmp_path: Path, city_unit: HandlingUnit, wgs84_mapping: Path, run: Run
+) -> None:
+    """Outside a transaction, on PostgreSQL, a thread commits each batch while the
+    next one is prepared: the same cases, events, deadlines and rollups."""
+    source = write_xlsx(tmp_path / "工单.xlsx", export_rows())
+    out = run(str(source), "--mapping", str(wgs84_mapping), "--batch", "1")
+    assert "导入 4" in out
+    case = Case.objects.get(external_id="GD2025030300001")
+    assert [
+        (e.action, e.at)
+        for e in CaseEvent.objects.filter(case=case).order_by("at", "id")
+        if e.action != Action.OVERDUE
+    ][:3] == [
+        (Action.CREATE, at(3, 9)),
+        (Action.ACCEPT, at(3, 9, 1)),
+        (Action.DISPATCH, at(3, 9, 30)),
+    ]
+    assert Deadline.objects.filter(case=case).count() == 5
+    assert CaseFact.objects.count() == 4
+    before = _snapshot()
+    rebuild_rollups(date(2025, 3, 1), date(2025, 3, 31), refresh_facts=True)
+    assert _snapshot() == before
+    again = run(str(source), "--mapping", str(wgs84_mapping), "--batch", "1")
+    assert "已存在跳过 4" in again

@@ -11,8 +11,9 @@ from django.core.management import CommandError
 
 from civicgrid.cases.models import Action, Case, CaseEvent, Deadline, Stage, Status
 from civicgrid.cases.tests.fixtures import EAST_POINT, OUTSIDE_POINT, WEST_POINT
+from civicgrid.exchange.mapping import DEFAULT_MAPPING, load_mapping
 from civicgrid.exchange.reader import detect_encoding
-from civicgrid.exchange.rows import valid_phone
+from civicgrid.exchange.rows import parse_time, valid_phone
 from civicgrid.exchange.tests.conftest import HEADERS, Run, write_csv, write_xlsx
 from civicgrid.grids.models import HandlingUnit
 
@@ -284,3 +285,40 @@ def test_the_progress_line_rewrites_itself() -> None:
     assert " 25% 500/2000 行" in shown
     assert "100% 2000/2000 行" in shown
     assert shown.endswith("\n")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2025-03-03 09:05:07",
+        "2025-3-3 9:05:07",
+        "2025-03-03T09:05:07",
+        "2025-02-29 10:00:00",
+        "2024-02-29 23:59:59",
+        "2025-03-03 24:00:00",
+        "2025-03-03 09:05",
+        "2025/03/03 09:05",
+        "２０２５-03-03 09:05:07",
+    ],
+)
+def test_the_quick_reading_of_a_time_is_what_the_formats_give(raw: str, db: None) -> None:
+    mapping = load_mapping(DEFAULT_MAPPING)
+
+    def by_formats() -> datetime | None:
+        cleaned = raw.replace("T", " ") if raw[:4].isdigit() and raw[10:11] == "T" else raw
+        for fmt in mapping.date_formats:
+            try:
+                return datetime.strptime(cleaned, fmt).replace(tzinfo=mapping.timezone)
+            except ValueError:
+                continue
+        try:
+            return datetime.fromisoformat(cleaned).replace(tzinfo=mapping.timezone)
+        except ValueError:
+            return None
+
+    try:
+        got: datetime | None = parse_time(raw, mapping)
+    except ValueError:
+        got = None
+    assert got == by_formats()
+    assert got is None or got.tzinfo is not None

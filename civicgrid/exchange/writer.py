@@ -1,0 +1,141 @@
+"""Writing the batches of a historical import: each in a transaction of its own.
+
+``Batch.of`` makes a batch's rows ready to insert (on PostgreSQL their ``COPY`` text,
+``stats.pgcopy``, and their statistics facts'); ``commit`` inserts them with the
+facts and their rollups in one transaction. ``Writer`` commits the batches, on
+PostgreSQL in a thread of its own with its own connection, one batch in flight and in
+order, so that the database writes a batch while Python reads and simulates the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, connection, connections, transaction
+
+from civicgrid.cases.models import Case, CaseEvent, Channel, Deadline
+from civicgrid.demo.history import fact_of
+from civicgrid.demo.history_engine import CaseSim
+from civicgrid.stats import pgcopy, rollups
+
+CHANNEL = Channel.HOTLINE
+#: Told of each committed batch: the cases written, and how many were skipped because
+#: another import took their external ids meanwhile.
+Done = Callable[[list[CaseSim], int], None]
+
+
+@dataclass
+class Batch:
+    """A batch's rows, ready to insert: on PostgreSQL their ``COPY`` text already made
+    (so that a writer thread only sends it)."""
+
+    sims: list[CaseSim]
+    copies: list[pgcopy.Copy]
+    facts: rollups.PreparedFacts
+
+    @classmethod
+    def of(cls, sims: list[CaseSim]) -> Batch:
+        facts = rollups.prepare_bulk_intake([fact_of(s) for s in sims])
+        if connection.vendor != "postgresql":
+            return cls(sims, [], facts)
+        copies = [
+            pgcopy.prepare_objects(Case, [s.case for s in sims]),
+            pgcopy.prepare_objects(CaseEvent, [e for s in sims for e in s.events]),
+            pgcopy.prepare_objects(Deadline, [d for s in sims for d in s.deadlines]),
+        ]
+        return cls(sims, copies, facts)
+
+    def insert(self) -> None:
+        """The rows of the batch and their statistics, in the caller's transaction."""
+        if self.copies:
+            for copy in self.copies:
+                pgcopy.send(copy)
+        else:
+            sims = self.sims
+            rollups.insert_rows(Case, _rows([s.case for s in sims]))
+            rollups.insert_rows(CaseEvent, _rows([e for s in sims for e in s.events]))
+            rollups.insert_rows(Deadline, _rows([d for s in sims for d in s.deadlines]))
+        rollups.record_prepared_intake(self.facts)
+
+
+def commit(batch: Batch) -> tuple[list[CaseSim], int]:
+    """Insert a batch in a transaction of its own: the cases written and how many were
+    skipped because another import took their external ids meanwhile."""
+    try:
+        with transaction.atomic():
+            batch.insert()
+        return batch.sims, 0
+    except IntegrityError:
+        present = set(
+            Case.objects.filter(
+                channel=CHANNEL, external_id__in=[s.case.external_id for s in batch.sims]
+            ).values_list("external_id", flat=True)
+        )
+        if not present:
+            raise
+        sims = [s for s in batch.sims if s.case.external_id not in present]
+        if sims:
+            with transaction.atomic():
+                Batch.of(sims).insert()
+        return sims, len(batch.sims) - len(sims)
+
+
+class Writer:
+    """Commits the batches, on PostgreSQL in a thread of its own (with its own
+    connection), one batch at a time and in order, while the next batch is read and
+    simulated: the database writes one batch while Python prepares the next. Inside a
+    transaction (tests), or on SQLite, it commits in the caller's thread."""
+
+    def __init__(self, *, threaded: bool, done: Done) -> None:
+        self.threaded = (
+            threaded and connection.vendor == "postgresql" and not connection.in_atomic_block
+        )
+        self.done = done
+        self.pool: ThreadPoolExecutor | None = None
+        self.pending: Future[tuple[list[CaseSim], int]] | None = None
+
+    def __enter__(self) -> Writer:
+        if self.threaded:
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
+        return self
+
+    def submit(self, batch: Batch) -> None:
+        """Commit ``batch`` (after the one being written)."""
+        self.wait()
+        if self.pool is None:
+            self.done(*commit(batch))
+            return
+        self.pending = self.pool.submit(commit, batch)
+
+    def wait(self) -> None:
+        """Wait for the batch being written (raising its error), and report it."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            self.done(*pending.result())
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is None:
+            return
+        try:
+            if self.pending is not None:  # an error while preparing: finish what was sent
+                self.pending.exception()
+        finally:
+            self.pool.submit(connections.close_all).result()
+            self.pool.shutdown()
+
+
+def _rows(objs: list[Any]) -> list[dict[str, Any]]:
+    if not objs:
+        return []
+    fields = [
+        f.attname
+        for f in objs[0]._meta.concrete_fields
+        if not (f.primary_key and getattr(objs[0], f.attname) is None)
+    ]
+    return [{name: getattr(o, name) for name in fields} for o in objs]
+
+
+__all__ = ["Batch", "Writer", "commit"]
