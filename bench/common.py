@@ -102,6 +102,8 @@ class Context:
     keep_db: bool = False
     #: The case counts of the dashboards benchmark (None: its default).
     dashboard_cases: tuple[int, ...] | None = None
+    #: Rows of the bulk import benchmark's export (None: its default).
+    import_rows: int | None = None
     notes: list[str] = field(default_factory=list)
     #: JSON-able details a module wants kept (sizes, setup times, checks).
     details: dict[str, Any] = field(default_factory=dict)

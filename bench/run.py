@@ -1,7 +1,7 @@
 """civicgrid benchmarks: one command, its own data, a baseline beside every figure.
 
     .venv/bin/python bench/run.py [--quick] [--only locator[,...]] [--no-postgis] [--strict]
-        [--keep-db] [--dashboard-cases 1000000,10000000]
+        [--keep-db] [--dashboard-cases 1000000,10000000] [--import-rows 1000000]
 
 Prints a table and writes every figure, with the machine it ran on, to
 bench/results/<timestamp>.json and bench/results/latest.json (the table in
@@ -90,6 +90,13 @@ def main(argv: list[str] | None = None) -> int:
         help="dashboards: comma-separated case counts (default 1000000, 10000000 opt-in; "
         "--quick 20000,200000)",
     )
+    parser.add_argument(
+        "--import-rows",
+        type=int,
+        default=None,
+        help="bulkimport: rows of the export (default 100000; 1000000 takes about 25 "
+        "minutes here, docs/performance.md; --quick 5000)",
+    )
     args = parser.parse_args(argv)
 
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
@@ -108,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             int(x.replace("_", "")) for x in args.dashboard_cases.split(",") if x.strip()
         )
         or None,
+        import_rows=args.import_rows,
     )
     machine = machine_info()
     started = dt.datetime.now(dt.UTC)
