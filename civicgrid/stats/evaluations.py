@@ -12,21 +12,22 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from django.db.models import QuerySet, Sum
+from django.db import connection
 
 from civicgrid.accounts.models import Role, User
 from civicgrid.grids.models import Grid, HandlingUnit
 from civicgrid.stats import conf
-from civicgrid.stats.counters import PERSON_COUNTERS, zero_person
+from civicgrid.stats.counters import PERSON_COUNTERS, STAGES
 from civicgrid.stats.measures import Rules, measures, ratio, rules
 from civicgrid.stats.models import PersonFact, PersonRollup
 from civicgrid.stats.query import (
     NO_FILTERS,
     Filters,
+    Where,
     case_counters,
     grid_values,
     hotline_filters,
-    spans,
+    sums_sql,
     totals,
 )
 
@@ -115,6 +116,9 @@ def area_evaluation(
 
 
 # -- positions ----------------------------------------------------------------------------------
+_STAGE_RATES = tuple((f"{s}_ontime_rate", f"{s}_ontime", f"{s}_timed") for s in STAGES)
+
+
 def person_rates(c: Mapping[str, int], rule: Rules | None = None) -> dict[str, float | None]:
     """The rates of one person's counters."""
     if (rule or rules()).accurate_dispatch == "minus_rework":
@@ -126,18 +130,35 @@ def person_rates(c: Mapping[str, int], rule: Rules | None = None) -> dict[str, f
         "accurate_dispatch_rate": ratio(accurate, c["dispatches"]),
         "verify_fail_rate": ratio(c["verify_fails"], c["verifies"]),
     }
-    for stage in ("accept", "dispatch", "acknowledge", "handle", "verify", "close"):
-        rates[f"{stage}_ontime_rate"] = ratio(c[f"{stage}_ontime"], c[f"{stage}_timed"])
+    for name, ontime, timed in _STAGE_RATES:
+        rates[name] = ratio(c[ontime], c[timed])
     return rates
 
 
-def _person_rows(scope: Grid | None, start: date, end: date) -> QuerySet[Any]:
+def _person_rows(scope: Grid | None, start: date, end: date, role: str) -> list[tuple[Any, ...]]:
+    """Each person's summed counters in ``role`` with their username and name: one
+    query (``PersonRollup``, or the facts below its levels)."""
     levels = {int(level) for level in conf.get("rollup_levels")}
+    model: Any = PersonRollup
     if scope is None:
-        return PersonRollup.objects.filter(spans(start, end), level=0)
-    if scope.level in levels:
-        return PersonRollup.objects.filter(spans(start, end), node=scope.pk)
-    return PersonFact.objects.filter(**{f"node{scope.level}": scope.pk}, day__range=(start, end))
+        where = Where().equal("level", 0).periods(start, end)
+    elif scope.level in levels:
+        where = Where().equal("node", scope.pk).periods(start, end)
+    else:
+        model = PersonFact
+        where = Where().equal(f"node{scope.level}", scope.pk).days("day", start, end)
+    where.equal("role", role)
+    q = connection.ops.quote_name
+    user = q("user")
+    sql = (
+        f"SELECT s.*, u.{q('username')}, u.{q('display_name')} FROM ("  # noqa: S608 - our names
+        f"SELECT {user}, {sums_sql(connection.vendor, PERSON_COUNTERS)} "
+        f"FROM {q(model._meta.db_table)} WHERE {where.sql()} GROUP BY {user}"
+        f") s LEFT JOIN {q(User._meta.db_table)} u ON u.{q('id')} = s.{user} ORDER BY s.{user}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, where.params)
+        return cursor.fetchall()
 
 
 def position_evaluation(
@@ -147,27 +168,19 @@ def position_evaluation(
     day they acted): their counts, rates, composite score (``position_weights``),
     band and rank. Grid workers: 有效上报率 and 按时核查率; call-takers: 按时受理率;
     dispatchers: 按时派遣率 and 准确派遣率; unit staff: 按时签收率 and 按期处置率."""
-    sums = {name: Sum(name) for name in PERSON_COUNTERS}
-    found = _person_rows(scope, start, end).filter(role=role).values("user").annotate(**sums)
-    rows = []
     rule = rules()
-    for row in found:
-        counters = zero_person()
-        counters.update({name: int(row[name] or 0) for name in PERSON_COUNTERS})
-        rows.append({"user_id": row["user"], **counters, **person_rates(counters, rule)})
-    people: dict[int, dict[str, Any]] = {
-        u["pk"]: dict(u)
-        for u in User.objects.filter(pk__in=[r["user_id"] for r in rows]).values(
-            "pk", "username", "display_name"
-        )
-    }
     role_label = str(Role(role).label) if role in Role.values else role
-    for row in rows:
-        person = people.get(row["user_id"], {})
-        row["key"] = person.get("username", str(row["user_id"]))
-        row["name"] = person.get("display_name") or row["key"]
+    last = 1 + len(PERSON_COUNTERS)
+    rows = []
+    for found in _person_rows(scope, start, end, role):
+        user_id, username, display_name = found[0], found[last], found[last + 1]
+        counters = dict(zip(PERSON_COUNTERS, found[1:last], strict=True))
+        row: dict[str, Any] = {"user_id": user_id, **counters, **person_rates(counters, rule)}
+        row["key"] = key = username if username is not None else str(user_id)
+        row["name"] = display_name or key
         row["role"] = role
         row["role_label"] = role_label
+        rows.append(row)
     weights = conf.get("position_weights").get(role, {})
     return _scored(rows, weights)
 
