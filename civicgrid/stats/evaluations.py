@@ -27,7 +27,7 @@ from civicgrid.stats.query import (
     case_counters,
     grid_values,
     hotline_filters,
-    sums_sql,
+    summed_sql,
     totals,
 )
 
@@ -150,14 +150,13 @@ def _person_rows(scope: Grid | None, start: date, end: date, role: str) -> list[
     where.equal("role", role)
     q = connection.ops.quote_name
     user = q("user")
+    summed, params = summed_sql(model, ["user"], where, PERSON_COUNTERS)
     sql = (
-        f"SELECT s.*, u.{q('username')}, u.{q('display_name')} FROM ("  # noqa: S608 - our names
-        f"SELECT {user}, {sums_sql(connection.vendor, PERSON_COUNTERS)} "
-        f"FROM {q(model._meta.db_table)} WHERE {where.sql()} GROUP BY {user}"
-        f") s LEFT JOIN {q(User._meta.db_table)} u ON u.{q('id')} = s.{user} ORDER BY s.{user}"
+        f"SELECT s.*, u.{q('username')}, u.{q('display_name')} FROM ({summed}) s "  # noqa: S608
+        f"LEFT JOIN {q(User._meta.db_table)} u ON u.{q('id')} = s.{user} ORDER BY s.{user}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, where.params)
+        cursor.execute(sql, params)
         return cursor.fetchall()
 
 

@@ -91,28 +91,36 @@ def _month_end(day: date) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
 
 
-def span_parts(start: date, end: date) -> list[tuple[str, date, date]]:
-    """The rollup rows covering ``start`` … ``end`` as (grain, first period, last
-    period): month rows for whole months, day rows for the rest."""
-    first = start if start.day == 1 else _month_end(start) + timedelta(days=1)
-    last = _month_end(end) if _month_end(end) == end else end.replace(day=1) - timedelta(days=1)
-    if first > last:
-        return [("d", start, end)]
-    parts = [("m", first, last.replace(day=1))]
-    if start < first:
-        parts.append(("d", start, first - timedelta(days=1)))
-    if last < end:
-        parts.append(("d", last + timedelta(days=1), end))
-    return parts
-
-
-def spans(start: date, end: date) -> Q:
-    """``span_parts`` as a filter of a rollup's rows."""
-    (grain, low, high), *rest = span_parts(start, end)
-    query = Q(grain=grain, period__range=(low, high))
-    for grain, low, high in rest:
-        query |= Q(grain=grain, period__range=(low, high))
-    return query
+def span_parts(start: date, end: date) -> list[tuple[int, str, date, date]]:
+    """The rollup rows that sum to ``start`` … ``end``, as (sign, grain, first period,
+    last period): month rows for whole months; a month the period covers in part by
+    its day rows in the period or, when that reads fewer rows, by its month row less
+    its day rows outside the period (sign -1). A year up to the 26th reads this month's
+    row less the 27th to the 30th, not 26 day rows."""
+    day = timedelta(days=1)
+    months: list[date] = []
+    plus: list[tuple[int, str, date, date]] = []
+    minus: list[tuple[int, str, date, date]] = []
+    month = start.replace(day=1)
+    while month <= end:
+        month_end = _month_end(month)
+        low, high = max(start, month), min(end, month_end)
+        inside = (high - low).days + 1
+        outside = (month_end - month).days + 1 - inside
+        if not outside:
+            months.append(month)
+        elif 1 + outside < inside:
+            months.append(month)
+            if month < low:
+                minus.append((-1, "d", month, low - day))
+            if high < month_end:
+                minus.append((-1, "d", high + day, month_end))
+        else:
+            plus.append((1, "d", low, high))
+        month = month_end + day
+    # Only the first and the last month can be partial: the months are consecutive.
+    whole = [(1, "m", months[0], months[-1])] if months else []
+    return whole + plus + minus
 
 
 # -- reading the rollups --------------------------------------------------------------------
@@ -150,11 +158,14 @@ def sums_sql(vendor: str, names: tuple[str, ...], prefix: str = "") -> str:
 
 
 class Where:
-    """A ``WHERE`` clause built up with its parameters."""
+    """A ``WHERE`` clause built up with its parameters, and the rollup rows of a
+    period: those to add, and those to subtract (``span_parts``)."""
 
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.params: list[Any] = []
+        self.plus: tuple[str, list[Any]] | None = None
+        self.minus: tuple[str, list[Any]] | None = None
 
     def add(self, sql: str, *params: Any) -> Where:
         self.parts.append(sql)
@@ -176,14 +187,19 @@ class Where:
 
     def periods(self, start: date, end: date, *, daily: bool = False) -> Where:
         """The rollup rows of the period: ``span_parts``, or every day with ``daily``."""
-        parts = [("d", start, end)] if daily else span_parts(start, end)
+        parts = [(1, "d", start, end)] if daily else span_parts(start, end)
+        self.plus = self._spans([p for p in parts if p[0] > 0])
+        minus = [p for p in parts if p[0] < 0]
+        self.minus = self._spans(minus) if minus else None
+        return self
+
+    @staticmethod
+    def _spans(parts: list[tuple[int, str, date, date]]) -> tuple[str, list[Any]]:
         adapt = connection.ops.adapt_datefield_value
         grain, period = _q("grain"), _q("period")
         clause = f"({grain} = %s AND {period} BETWEEN %s AND %s)"
-        return self.add(
-            "(" + " OR ".join([clause] * len(parts)) + ")",
-            *(p for g, low, high in parts for p in (g, adapt(low), adapt(high))),
-        )
+        params = [p for _s, g, low, high in parts for p in (g, adapt(low), adapt(high))]
+        return "(" + " OR ".join([clause] * len(parts)) + ")", params
 
     def filters(self, filters: Filters) -> Where:
         for dim, field in DIMENSIONS.items():
@@ -192,26 +208,48 @@ class Where:
                 self.among(dim, wanted)
         return self
 
-    def sql(self) -> str:
-        return " AND ".join(self.parts) or "1 = 1"
+    def clause(self, period: tuple[str, list[Any]] | None) -> tuple[str, list[Any]]:
+        """The conditions with one of the period's clauses, and their parameters."""
+        if period is None:
+            return " AND ".join(self.parts) or "1 = 1", self.params
+        return " AND ".join([*self.parts, period[0]]), [*self.params, *period[1]]
+
+
+def summed_sql(
+    model: Any, keys: Sequence[str], where: Where, counters: tuple[str, ...] = CASE_COUNTERS
+) -> tuple[str, list[Any]]:
+    """``SELECT keys, SUM(counters) … GROUP BY keys ORDER BY keys`` over a model's
+    table, with the rows to subtract, if any, negated in a ``UNION ALL``."""
+    group = ", ".join(_q(k) for k in keys)
+    select = f"SELECT {group + ', ' if group else ''}{sums_sql(connection.vendor, counters)}"
+    table = _q(model._meta.db_table)
+    sql, params = where.clause(where.plus)
+    if where.minus is None:
+        sql = f"{select} FROM {table} WHERE {sql}"
+    else:
+        less, less_params = where.clause(where.minus)
+        columns = ", ".join(_q(c) for c in counters)
+        negated = ", ".join(f"-{_q(c)} AS {_q(c)}" for c in counters)
+        key_list = group + ", " if group else ""
+        sql = (
+            f"{select} FROM (SELECT {key_list}{columns} FROM {table} WHERE {sql} "  # noqa: S608
+            f"UNION ALL SELECT {key_list}{negated} FROM {table} WHERE {less}) r"
+        )
+        params = [*params, *less_params]
+    if group:
+        sql += f" GROUP BY {group} ORDER BY {group}"
+    return sql, params
 
 
 def summed_rows(
     model: Any, keys: Sequence[str], where: Where, counters: tuple[str, ...] = CASE_COUNTERS
 ) -> list[tuple[Any, ...]]:
-    """``SELECT keys, SUM(counters) … GROUP BY keys ORDER BY keys`` of a model's table:
-    tuples of the keys and then the sums, in the order of ``counters``. Without
-    keys, the one row of sums (``None`` each when no row matched)."""
-    group = ", ".join(_q(k) for k in keys)
-    sql = (
-        f"SELECT {group + ', ' if group else ''}"  # noqa: S608 - our names; values are parameters
-        f"{sums_sql(connection.vendor, counters)} "
-        f"FROM {_q(model._meta.db_table)} WHERE {where.sql()}"
-    )
-    if group:
-        sql += f" GROUP BY {group} ORDER BY {group}"
+    """The rows of ``summed_sql``: tuples of the keys and then the sums, in the order
+    of ``counters``. Without keys, the one row of sums (``None`` each when no row
+    matched)."""
+    sql, params = summed_sql(model, keys, where, counters)
     with connection.cursor() as cursor:
-        cursor.execute(sql, where.params)
+        cursor.execute(sql, params)
         return cursor.fetchall()
 
 

@@ -71,20 +71,53 @@ def test_a_community_is_summed_from_the_facts_like_its_subdistrict_from_the_roll
 
 
 def test_whole_months_are_read_from_the_month_rows() -> None:
-    spans = query.spans(date(2020, 1, 15), date(2020, 3, 10))
-    assert str(spans) == str(
-        query.Q(grain="m", period__range=(date(2020, 2, 1), date(2020, 2, 1)))
-        | query.Q(grain="d", period__range=(date(2020, 1, 15), date(2020, 1, 31)))
-        | query.Q(grain="d", period__range=(date(2020, 3, 1), date(2020, 3, 10)))
-    )
-    whole_year = query.spans(date(2020, 1, 1), date(2020, 12, 31))
-    assert str(whole_year) == str(
-        query.Q(grain="m", period__range=(date(2020, 1, 1), date(2020, 12, 1)))
-    )
-    inside_a_month = query.spans(date(2020, 2, 3), date(2020, 2, 20))
-    assert str(inside_a_month) == str(
-        query.Q(grain="d", period__range=(date(2020, 2, 3), date(2020, 2, 20)))
-    )
+    d = date
+    # January: its month row less the 1st to the 14th (15 rows, not 17 days); March:
+    # its 10 days (fewer than the month row less 21 days).
+    assert query.span_parts(d(2020, 1, 15), d(2020, 3, 10)) == [
+        (1, "m", d(2020, 1, 1), d(2020, 2, 1)),
+        (1, "d", d(2020, 3, 1), d(2020, 3, 10)),
+        (-1, "d", d(2020, 1, 1), d(2020, 1, 14)),
+    ]
+    assert query.span_parts(d(2020, 1, 1), d(2020, 12, 31)) == [
+        (1, "m", d(2020, 1, 1), d(2020, 12, 1))
+    ]
+    # A year to the 26th: the month row of its last month less the 27th to the 30th.
+    assert query.span_parts(d(2025, 11, 27), d(2026, 11, 26)) == [
+        (1, "m", d(2025, 12, 1), d(2026, 11, 1)),
+        (1, "d", d(2025, 11, 27), d(2025, 11, 30)),
+        (-1, "d", d(2026, 11, 27), d(2026, 11, 30)),
+    ]
+    assert query.span_parts(d(2020, 2, 3), d(2020, 2, 20)) == [
+        (1, "m", d(2020, 2, 1), d(2020, 2, 1)),
+        (-1, "d", d(2020, 2, 1), d(2020, 2, 2)),
+        (-1, "d", d(2020, 2, 21), d(2020, 2, 29)),
+    ]
+    assert query.span_parts(d(2020, 2, 3), d(2020, 2, 9)) == [
+        (1, "d", d(2020, 2, 3), d(2020, 2, 9))
+    ]
+
+
+def test_the_rows_read_sum_to_every_day_of_the_period_once() -> None:
+    origin = date(2019, 12, 1)
+    for offset in range(0, 400, 7):
+        for length in (0, 1, 5, 13, 27, 28, 29, 30, 31, 45, 59, 200, 364, 365):
+            start = origin + timedelta(days=offset)
+            end = start + timedelta(days=length)
+            weight: dict[date, int] = {}
+            for sign, grain, first, last in query.span_parts(start, end):
+                day = first
+                while day <= last:
+                    month_end = query._month_end(day) if grain == "m" else day
+                    while day <= month_end:
+                        weight[day] = weight.get(day, 0) + sign
+                        day += timedelta(days=1)
+            covered = {day for day, w in weight.items() if w}
+            assert all(w in (0, 1) for w in weight.values()), (start, end)
+            assert covered == {start + timedelta(days=i) for i in range(length + 1)}, (start, end)
+
+
+def test_period_bounds() -> None:
     assert selectors.period_bounds("week", date(2020, 12, 23)) == (
         date(2020, 12, 21),
         date(2020, 12, 27),
