@@ -34,11 +34,13 @@ from civicgrid.stats.query import (
 
 def composite(metrics: Mapping[str, float | None], weights: Mapping[str, float]) -> float | None:
     """100 × the weighted mean of the rates that have data; ``None`` when none has."""
-    used = [
-        (float(w), float(v))
-        for name, w in weights.items()
-        if w and (v := metrics.get(name)) is not None
-    ]
+    return _composite(metrics, [(name, float(w)) for name, w in weights.items() if w])
+
+
+def _composite(
+    metrics: Mapping[str, float | None], weights: list[tuple[str, float]]
+) -> float | None:
+    used = [(w, float(v)) for name, w in weights if (v := metrics.get(name)) is not None]
     total = sum(w for w, _v in used)
     if not total:
         return None
@@ -47,9 +49,10 @@ def composite(metrics: Mapping[str, float | None], weights: Mapping[str, float])
 
 def _scored(rows: list[dict[str, Any]], weights: Mapping[str, float]) -> list[dict[str, Any]]:
     bands = conf.bands()
+    used = [(name, float(w)) for name, w in weights.items() if w]
     for row in rows:
-        row["score"] = composite(row, weights)
-        band = conf.band_of(row["score"], bands)
+        row["score"] = score = _composite(row, used)
+        band = conf.band_of(score, bands)
         row["band"] = band.name if band else ""
         row["band_color"] = band.color if band else ""
     rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0), -r.get("received", 0)))
@@ -121,17 +124,18 @@ _STAGE_RATES = tuple((f"{s}_ontime_rate", f"{s}_ontime", f"{s}_timed") for s in 
 
 def person_rates(c: Mapping[str, int], rule: Rules | None = None) -> dict[str, float | None]:
     """The rates of one person's counters."""
+    dispatches, reports, verifies = c["dispatches"], c["reports"], c["verifies"]
     if (rule or rules()).accurate_dispatch == "minus_rework":
-        accurate = c["dispatches"] - c["reworked_dispatches"]
+        accurate = dispatches - c["reworked_dispatches"]
     else:
         accurate = c["accurate_dispatches"]
     rates: dict[str, float | None] = {
-        "valid_report_rate": ratio(c["valid_reports"], c["reports"]),
-        "accurate_dispatch_rate": ratio(accurate, c["dispatches"]),
-        "verify_fail_rate": ratio(c["verify_fails"], c["verifies"]),
+        "valid_report_rate": c["valid_reports"] / reports if reports else None,
+        "accurate_dispatch_rate": accurate / dispatches if dispatches else None,
+        "verify_fail_rate": c["verify_fails"] / verifies if verifies else None,
     }
     for name, ontime, timed in _STAGE_RATES:
-        rates[name] = ratio(c[ontime], c[timed])
+        rates[name] = c[ontime] / c[timed] if c[timed] else None
     return rates
 
 
@@ -169,13 +173,14 @@ def position_evaluation(
     dispatchers: 按时派遣率 and 准确派遣率; unit staff: 按时签收率 and 按期处置率."""
     rule = rules()
     role_label = str(Role(role).label) if role in Role.values else role
-    last = 1 + len(PERSON_COUNTERS)
+    names = ("user_id", *PERSON_COUNTERS)
+    last = len(names)
     rows = []
     for found in _person_rows(scope, start, end, role):
-        user_id, username, display_name = found[0], found[last], found[last + 1]
-        counters = dict(zip(PERSON_COUNTERS, found[1:last], strict=True))
-        row: dict[str, Any] = {"user_id": user_id, **counters, **person_rates(counters, rule)}
-        row["key"] = key = username if username is not None else str(user_id)
+        row: dict[str, Any] = dict(zip(names, found[:last], strict=True))
+        row.update(person_rates(row, rule))
+        username, display_name = found[last], found[last + 1]
+        row["key"] = key = username if username is not None else str(row["user_id"])
         row["name"] = display_name or key
         row["role"] = role
         row["role_label"] = role_label

@@ -112,15 +112,25 @@ class Rules:
     accurate_dispatch: str
 
 
+_rules: tuple[dict[str, Any], Rules] | None = None
+
+
 def rules() -> Rules:
-    denominators = conf.get("denominators")
-    return Rules(
-        satisfied=frozenset(int(level) for level in conf.get("satisfied_levels")),
-        scores={int(k): float(v) for k, v in conf.get("satisfaction_scores").items()},
+    """The rules of the settings in force (read again when they change)."""
+    global _rules
+    current = conf.conf()
+    if _rules is not None and _rules[0] is current:
+        return _rules[1]
+    denominators = current["denominators"]
+    found = Rules(
+        satisfied=frozenset(int(level) for level in current["satisfied_levels"]),
+        scores={int(k): float(v) for k, v in current["satisfaction_scores"].items()},
         exclude_parked=bool(denominators.get("exclude_parked")),
         exclude_deferred=bool(denominators.get("exclude_deferred")),
-        accurate_dispatch=str(conf.get("accurate_dispatch")),
+        accurate_dispatch=str(current["accurate_dispatch"]),
     )
+    _rules = (current, found)
+    return found
 
 
 def due_to_close(c: Mapping[str, int], rule: Rules | None = None) -> int:

@@ -82,11 +82,11 @@ def trend(
     while day <= end:
         buckets[_bucket(day, grain)] = None
         day += timedelta(days=1)
-    for row in rows:  # one row a day: a bucket of days sums its rows
+    for row in rows:  # one row a day (ours to change): a bucket of days sums its rows
         period = _bucket(row["day"], grain)
         target = buckets[period]
         if target is None:
-            buckets[period] = dict(row["counters"])
+            buckets[period] = row["counters"]
         else:
             _add(target, row["counters"])
     rule = rules()
