@@ -143,7 +143,9 @@ def _levels(key: str) -> set[int]:
 # The reads are SQL written here and fetched as tuples: the ORM's per-value
 # converters (an ``int()`` of each of 74 sums of every row) and its compiling of 74
 # aggregates cost more than the database's work (docs/performance.md).
+@lru_cache(maxsize=256)
 def _q(name: str) -> str:
+    """A quoted name (the same on SQLite and PostgreSQL, the databases civicgrid runs on)."""
     return connection.ops.quote_name(name)
 
 
@@ -155,6 +157,12 @@ def sums_sql(vendor: str, names: tuple[str, ...], prefix: str = "") -> str:
         column = f"{prefix}{_q(name)}"
         out.append(f"CAST(SUM({column}) AS BIGINT)" if name in _BIG else f"SUM({column})")
     return ", ".join(out)
+
+
+@lru_cache(maxsize=32)
+def _columns_sql(vendor: str, names: tuple[str, ...], negated: bool) -> str:
+    """``c, …`` or ``-c, …`` (the rows to subtract)."""
+    return ", ".join(f"{'-' if negated else ''}{_q(name)}" for name in names)
 
 
 class Where:
@@ -201,6 +209,13 @@ class Where:
         params = [p for _s, g, low, high in parts for p in (g, adapt(low), adapt(high))]
         return "(" + " OR ".join([clause] * len(parts)) + ")", params
 
+    def among_many(self, column: str, values: Sequence[int]) -> Where:
+        """``among`` for hundreds of integers: on PostgreSQL one array parameter (a
+        statement psycopg parses once, not one with a placeholder per value)."""
+        if connection.vendor != "postgresql":
+            return self.among(column, values)
+        return self.add(f"{_q(column)} = ANY(%s)", list(values))
+
     def filters(self, filters: Filters) -> Where:
         for dim, field in DIMENSIONS.items():
             wanted = getattr(filters, field)
@@ -228,8 +243,8 @@ def summed_sql(
         sql = f"{select} FROM {table} WHERE {sql}"
     else:
         less, less_params = where.clause(where.minus)
-        columns = ", ".join(_q(c) for c in counters)
-        negated = ", ".join(f"-{_q(c)} AS {_q(c)}" for c in counters)
+        columns = _columns_sql(connection.vendor, counters, False)
+        negated = _columns_sql(connection.vendor, counters, True)
         key_list = group + ", " if group else ""
         sql = (
             f"{select} FROM (SELECT {key_list}{columns} FROM {table} WHERE {sql} "  # noqa: S608
@@ -415,14 +430,14 @@ def grid_values(
         if parent is not None and level == parent_level + 1:
             where.equal("parent", parent.pk).equal("level", level)
         else:
-            where.equal("level", level).among("node", ids)
+            where.equal("level", level).among_many("node", ids)
     elif dim is not None and level in _levels("dim_levels"):
         model = DimRollup
         wanted = [str(v) for v in getattr(filters, DIMENSIONS[dim])]
-        where.equal("dim", dim).among("key", wanted).among("node", ids)
+        where.equal("dim", dim).among("key", wanted).among_many("node", ids)
     elif level in _levels("rollup_levels"):
         model = Rollup
-        where.filters(filters).among("node", ids)
+        where.filters(filters).among_many("node", ids)
     else:
         model, node = CaseFact, f"node{level}"
         where = Where().days("day", start, end).filters(filters)
