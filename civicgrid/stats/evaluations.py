@@ -27,6 +27,7 @@ from civicgrid.stats.query import (
     case_counters,
     grid_values,
     hotline_filters,
+    read_cursor,
     summed_sql,
     totals,
 )
@@ -159,7 +160,7 @@ def _person_rows(scope: Grid | None, start: date, end: date, role: str) -> list[
         f"SELECT s.*, u.{q('username')}, u.{q('display_name')} FROM ({summed}) s "  # noqa: S608
         f"LEFT JOIN {q(User._meta.db_table)} u ON u.{q('id')} = s.{user} ORDER BY s.{user}"
     )
-    with connection.cursor() as cursor:
+    with read_cursor(model) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
