@@ -12,32 +12,36 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from django.db.models import QuerySet, Sum
+from django.db import connection
 
 from civicgrid.accounts.models import Role, User
 from civicgrid.grids.models import Grid, HandlingUnit
 from civicgrid.stats import conf
-from civicgrid.stats.counters import PERSON_COUNTERS, zero_person
+from civicgrid.stats.counters import PERSON_COUNTERS, STAGES
 from civicgrid.stats.measures import Rules, measures, ratio, rules
 from civicgrid.stats.models import PersonFact, PersonRollup
 from civicgrid.stats.query import (
     NO_FILTERS,
     Filters,
+    Where,
     case_counters,
     grid_values,
     hotline_filters,
-    spans,
+    read_cursor,
+    summed_sql,
     totals,
 )
 
 
 def composite(metrics: Mapping[str, float | None], weights: Mapping[str, float]) -> float | None:
     """100 × the weighted mean of the rates that have data; ``None`` when none has."""
-    used = [
-        (float(w), float(v))
-        for name, w in weights.items()
-        if w and (v := metrics.get(name)) is not None
-    ]
+    return _composite(metrics, [(name, float(w)) for name, w in weights.items() if w])
+
+
+def _composite(
+    metrics: Mapping[str, float | None], weights: list[tuple[str, float]]
+) -> float | None:
+    used = [(w, float(v)) for name, w in weights if (v := metrics.get(name)) is not None]
     total = sum(w for w, _v in used)
     if not total:
         return None
@@ -46,9 +50,10 @@ def composite(metrics: Mapping[str, float | None], weights: Mapping[str, float])
 
 def _scored(rows: list[dict[str, Any]], weights: Mapping[str, float]) -> list[dict[str, Any]]:
     bands = conf.bands()
+    used = [(name, float(w)) for name, w in weights.items() if w]
     for row in rows:
-        row["score"] = composite(row, weights)
-        band = conf.band_of(row["score"], bands)
+        row["score"] = score = _composite(row, used)
+        band = conf.band_of(score, bands)
         row["band"] = band.name if band else ""
         row["band_color"] = band.color if band else ""
     rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0), -r.get("received", 0)))
@@ -115,29 +120,49 @@ def area_evaluation(
 
 
 # -- positions ----------------------------------------------------------------------------------
+_STAGE_RATES = tuple((f"{s}_ontime_rate", f"{s}_ontime", f"{s}_timed") for s in STAGES)
+
+
 def person_rates(c: Mapping[str, int], rule: Rules | None = None) -> dict[str, float | None]:
     """The rates of one person's counters."""
+    dispatches, reports, verifies = c["dispatches"], c["reports"], c["verifies"]
     if (rule or rules()).accurate_dispatch == "minus_rework":
-        accurate = c["dispatches"] - c["reworked_dispatches"]
+        accurate = dispatches - c["reworked_dispatches"]
     else:
         accurate = c["accurate_dispatches"]
     rates: dict[str, float | None] = {
-        "valid_report_rate": ratio(c["valid_reports"], c["reports"]),
-        "accurate_dispatch_rate": ratio(accurate, c["dispatches"]),
-        "verify_fail_rate": ratio(c["verify_fails"], c["verifies"]),
+        "valid_report_rate": c["valid_reports"] / reports if reports else None,
+        "accurate_dispatch_rate": accurate / dispatches if dispatches else None,
+        "verify_fail_rate": c["verify_fails"] / verifies if verifies else None,
     }
-    for stage in ("accept", "dispatch", "acknowledge", "handle", "verify", "close"):
-        rates[f"{stage}_ontime_rate"] = ratio(c[f"{stage}_ontime"], c[f"{stage}_timed"])
+    for name, ontime, timed in _STAGE_RATES:
+        rates[name] = c[ontime] / c[timed] if c[timed] else None
     return rates
 
 
-def _person_rows(scope: Grid | None, start: date, end: date) -> QuerySet[Any]:
+def _person_rows(scope: Grid | None, start: date, end: date, role: str) -> list[tuple[Any, ...]]:
+    """Each person's summed counters in ``role`` with their username and name: one
+    query (``PersonRollup``, or the facts below its levels)."""
     levels = {int(level) for level in conf.get("rollup_levels")}
+    model: Any = PersonRollup
     if scope is None:
-        return PersonRollup.objects.filter(spans(start, end), level=0)
-    if scope.level in levels:
-        return PersonRollup.objects.filter(spans(start, end), node=scope.pk)
-    return PersonFact.objects.filter(**{f"node{scope.level}": scope.pk}, day__range=(start, end))
+        where = Where().equal("level", 0).periods(start, end)
+    elif scope.level in levels:
+        where = Where().equal("node", scope.pk).periods(start, end)
+    else:
+        model = PersonFact
+        where = Where().equal(f"node{scope.level}", scope.pk).days("day", start, end)
+    where.equal("role", role)
+    q = connection.ops.quote_name
+    user = q("user")
+    summed, params = summed_sql(model, ["user"], where, PERSON_COUNTERS)
+    sql = (
+        f"SELECT s.*, u.{q('username')}, u.{q('display_name')} FROM ({summed}) s "  # noqa: S608
+        f"LEFT JOIN {q(User._meta.db_table)} u ON u.{q('id')} = s.{user} ORDER BY s.{user}"
+    )
+    with read_cursor(model) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def position_evaluation(
@@ -147,27 +172,20 @@ def position_evaluation(
     day they acted): their counts, rates, composite score (``position_weights``),
     band and rank. Grid workers: 有效上报率 and 按时核查率; call-takers: 按时受理率;
     dispatchers: 按时派遣率 and 准确派遣率; unit staff: 按时签收率 and 按期处置率."""
-    sums = {name: Sum(name) for name in PERSON_COUNTERS}
-    found = _person_rows(scope, start, end).filter(role=role).values("user").annotate(**sums)
-    rows = []
     rule = rules()
-    for row in found:
-        counters = zero_person()
-        counters.update({name: int(row[name] or 0) for name in PERSON_COUNTERS})
-        rows.append({"user_id": row["user"], **counters, **person_rates(counters, rule)})
-    people: dict[int, dict[str, Any]] = {
-        u["pk"]: dict(u)
-        for u in User.objects.filter(pk__in=[r["user_id"] for r in rows]).values(
-            "pk", "username", "display_name"
-        )
-    }
     role_label = str(Role(role).label) if role in Role.values else role
-    for row in rows:
-        person = people.get(row["user_id"], {})
-        row["key"] = person.get("username", str(row["user_id"]))
-        row["name"] = person.get("display_name") or row["key"]
+    names = ("user_id", *PERSON_COUNTERS)
+    last = len(names)
+    rows = []
+    for found in _person_rows(scope, start, end, role):
+        row: dict[str, Any] = dict(zip(names, found[:last], strict=True))
+        row.update(person_rates(row, rule))
+        username, display_name = found[last], found[last + 1]
+        row["key"] = key = username if username is not None else str(row["user_id"])
+        row["name"] = display_name or key
         row["role"] = role
         row["role_label"] = role_label
+        rows.append(row)
     weights = conf.get("position_weights").get(role, {})
     return _scored(rows, weights)
 

@@ -7,8 +7,9 @@ denominator is zero) and hours. It is the only place a formula is written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from django.utils.functional import Promise
@@ -78,10 +79,13 @@ def ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
-def percentile_hours(histogram: list[int], q: float) -> float | None:
+def percentile_hours(histogram: Sequence[int], q: float) -> float | None:
     """The ``q``-quantile (0..1) of handling time from the histogram, interpolating
     linearly inside its bucket; in the open last bucket, that bucket's lower bound."""
-    total = sum(histogram)
+    return _percentile(histogram, sum(histogram), q)
+
+
+def _percentile(histogram: Sequence[int], total: int, q: float) -> float | None:
     if not total:
         return None
     rank = q * total
@@ -108,15 +112,25 @@ class Rules:
     accurate_dispatch: str
 
 
+_rules: tuple[dict[str, Any], Rules] | None = None
+
+
 def rules() -> Rules:
-    denominators = conf.get("denominators")
-    return Rules(
-        satisfied=frozenset(int(level) for level in conf.get("satisfied_levels")),
-        scores={int(k): float(v) for k, v in conf.get("satisfaction_scores").items()},
+    """The rules of the settings in force (read again when they change)."""
+    global _rules
+    current = conf.conf()
+    if _rules is not None and _rules[0] is current:
+        return _rules[1]
+    denominators = current["denominators"]
+    found = Rules(
+        satisfied=frozenset(int(level) for level in current["satisfied_levels"]),
+        scores={int(k): float(v) for k, v in current["satisfaction_scores"].items()},
         exclude_parked=bool(denominators.get("exclude_parked")),
         exclude_deferred=bool(denominators.get("exclude_deferred")),
-        accurate_dispatch=str(conf.get("accurate_dispatch")),
+        accurate_dispatch=str(current["accurate_dispatch"]),
     )
+    _rules = (current, found)
+    return found
 
 
 def due_to_close(c: Mapping[str, int], rule: Rules | None = None) -> int:
@@ -136,22 +150,48 @@ def stage_rate(c: Mapping[str, int], stage: str) -> float | None:
     return ratio(c[f"{stage}_ontime"], c[f"{stage}_done"] + c[f"{stage}_overdue_open"])
 
 
+_histogram = itemgetter(*DURATION_BUCKETS)
+_stage_keys = {
+    stage: (f"{stage}_ontime", f"{stage}_done", f"{stage}_overdue_open") for stage in STAGES
+}
+
+
 def measures(c: Mapping[str, int], rule: Rules | None = None) -> dict[str, Any]:
     """Every measure of ``MEASURES`` from one row of summed case counters (``rule``:
-    the settings, when many rows are measured at once)."""
+    the settings, when many rows are measured at once).
+
+    Called for every row of every table (365 days of a trend, 325 grids), so written
+    flat: each formula is the one of ``ratio``, ``due_to_close`` and ``stage_rate``."""
     rule = rule or rules()
-    satisfied_levels, scores = rule.satisfied, rule.scores
-    due = due_to_close(c, rule)
-    closed = c["closed"]
-    histogram = [c[name] for name in DURATION_BUCKETS]
-    satisfied = sum(c[f"sat_{level}"] for level in satisfied_levels)
-    rated = sum(c[f"sat_{level}"] for level in range(1, 6))
+    received, closed, dispatches = c["received"], c["closed"], c["dispatches"]
+    due = received - c["rejected"] - c["voided"] - c["merged"]
+    if rule.exclude_parked:
+        due -= c["parked"]
+    if rule.exclude_deferred:
+        due -= c["deferred"]
+    due = max(due, 0)
+    histogram = _histogram(c)
+    timed = sum(histogram)
+    sat_1, sat_2, sat_3, sat_4, sat_5 = c["sat_1"], c["sat_2"], c["sat_3"], c["sat_4"], c["sat_5"]
+    satisfied = sum(c[f"sat_{level}"] for level in rule.satisfied)
+    rated = sat_1 + sat_2 + sat_3 + sat_4 + sat_5
+    scores = rule.scores
     if rule.accurate_dispatch == "minus_rework":
-        accurate = c["dispatches"] - c["reworked_dispatches"]
+        accurate = dispatches - c["reworked_dispatches"]
     else:
         accurate = c["accurate_dispatches"]
-    out: dict[str, Any] = {
-        "received": c["received"],
+    closed_ontime, filed, handled, ever_closed = (
+        c["closed_ontime"],
+        c["filed"],
+        c["handled"],
+        c["ever_closed"],
+    )
+    stage = {}
+    for name, (ontime, done, overdue_open) in _stage_keys.items():
+        timed_stage = c[done] + c[overdue_open]
+        stage[name] = c[ontime] / timed_stage if timed_stage else None
+    return {
+        "received": received,
         "closed": closed,
         "in_progress": c["open"],
         "rejected": c["rejected"],
@@ -160,44 +200,61 @@ def measures(c: Mapping[str, int], rule: Rules | None = None) -> dict[str, Any]:
         "parked": c["parked"],
         "deferred": c["deferred"],
         "due_to_close": due,
-        "close_rate": ratio(closed, due),
-        "closed_ontime": c["closed_ontime"],
-        "ontime_close_rate": ratio(c["closed_ontime"], due),
+        "close_rate": closed / due if due else None,
+        "closed_ontime": closed_ontime,
+        "ontime_close_rate": closed_ontime / due if due else None,
         "overdue": c["overdue"],
         "overdue_open": c["overdue_open"],
-        "overdue_rate": ratio(c["overdue"], c["received"]),
-        "ontime_finish_rate": ratio(c["closed_ontime"], closed),
-        "mean_hours": ratio(c["handle_seconds"] / 3600, closed),
-        "median_hours": percentile_hours(histogram, 0.5),
-        "p90_hours": percentile_hours(histogram, 0.9),
-        "mean_work_hours": ratio(c["work_seconds"] / 3600, closed),
-        "filed": c["filed"],
-        "supervision_rate": ratio(c["filed_public"], c["filed"]),
-        "dispatches": c["dispatches"],
-        "accurate_dispatch_rate": ratio(accurate, c["dispatches"]),
+        "overdue_rate": c["overdue"] / received if received else None,
+        "ontime_finish_rate": closed_ontime / closed if closed else None,
+        "mean_hours": c["handle_seconds"] / 3600 / closed if closed else None,
+        "median_hours": _percentile(histogram, timed, 0.5),
+        "p90_hours": _percentile(histogram, timed, 0.9),
+        "mean_work_hours": c["work_seconds"] / 3600 / closed if closed else None,
+        "filed": filed,
+        "supervision_rate": c["filed_public"] / filed if filed else None,
+        "dispatches": dispatches,
+        "accurate_dispatch_rate": accurate / dispatches if dispatches else None,
         "sent_back": c["sent_back"],
-        "send_back_rate": ratio(c["sent_back"], c["dispatches"]),
-        "handled": c["handled"],
+        "send_back_rate": c["sent_back"] / dispatches if dispatches else None,
+        "handled": handled,
         "reworked": c["reworked"],
-        "rework_rate": ratio(c["reworked"], c["handled"]),
+        "rework_rate": c["reworked"] / handled if handled else None,
         "extensions": c["extensions"],
-        "extension_rate": ratio(c["extended_cases"], c["received"]),
+        "extension_rate": c["extended_cases"] / received if received else None,
         "urged": c["urged"],
         "followed_up": c["followed_up"],
-        "follow_up_rate": ratio(c["followed_up"], c["ever_closed"]),
+        "follow_up_rate": c["followed_up"] / ever_closed if ever_closed else None,
         "satisfied": satisfied,
-        "satisfaction_rate": ratio(satisfied, rated),
-        "satisfaction_score": ratio(
-            sum(scores.get(level, 0.0) * c[f"sat_{level}"] for level in range(1, 6)), rated
+        "satisfaction_rate": satisfied / rated if rated else None,
+        "satisfaction_score": (
+            sum(
+                (
+                    scores.get(1, 0.0) * sat_1,
+                    scores.get(2, 0.0) * sat_2,
+                    scores.get(3, 0.0) * sat_3,
+                    scores.get(4, 0.0) * sat_4,
+                    scores.get(5, 0.0) * sat_5,
+                )
+            )
+            / rated
+            if rated
+            else None
         ),
         "reopened": c["reopened_cases"],
-        "reopen_rate": ratio(c["reopened_cases"], c["ever_closed"]),
+        "reopen_rate": c["reopened_cases"] / ever_closed if ever_closed else None,
+        "accept_ontime_rate": stage["accept"],
+        "dispatch_ontime_rate": stage["dispatch"],
+        "acknowledge_ontime_rate": stage["acknowledge"],
+        "handle_ontime_rate": stage["handle"],
+        "verify_ontime_rate": stage["verify"],
+        "close_ontime_rate": stage["close"],
+        "sat_1": sat_1,
+        "sat_2": sat_2,
+        "sat_3": sat_3,
+        "sat_4": sat_4,
+        "sat_5": sat_5,
     }
-    for stage in STAGES:
-        out[f"{stage}_ontime_rate"] = stage_rate(c, stage)
-    for level in range(1, 6):
-        out[f"sat_{level}"] = c[f"sat_{level}"]
-    return out
 
 
 def label(name: str) -> str:

@@ -77,20 +77,33 @@ def trend(
     if grain not in GRAINS:
         raise ValueError(f"unknown grain {grain!r}")
     rows = case_counters(scope=scope, start=start, end=end, filters=filters, daily=True)
-    buckets: dict[date, dict[str, int]] = {}
+    buckets: dict[date, dict[str, int] | None] = {}
     day = start
     while day <= end:
-        buckets.setdefault(_bucket(day, grain), zero_case())
+        buckets[_bucket(day, grain)] = None
         day += timedelta(days=1)
-    for row in rows:
-        target = buckets[_bucket(row["day"], grain)]
-        for name, value in row["counters"].items():
-            target[name] += value
+    for row in rows:  # one row a day (ours to change): a bucket of days sums its rows
+        period = _bucket(row["day"], grain)
+        target = buckets[period]
+        if target is None:
+            buckets[period] = row["counters"]
+        else:
+            _add(target, row["counters"])
     rule = rules()
+    empty = measures(zero_case(), rule)
     return [
-        {"period": period, "label": _period_label(period, grain), **measures(counters, rule)}
+        {
+            "period": period,
+            "label": _period_label(period, grain),
+            **(empty if counters is None else measures(counters, rule)),
+        }
         for period, counters in sorted(buckets.items())
     ]
+
+
+def _add(into: dict[str, int], counters: dict[str, int]) -> None:
+    for name, value in counters.items():
+        into[name] += value
 
 
 def _bucket(day: date, grain: str) -> date:
@@ -179,9 +192,10 @@ def breakdown(
     grouped: dict[Any, tuple[str, dict[str, int]]] = {}
     for row in case_counters(scope=scope, start=start, end=end, by=[field], filters=filters):
         for key, name in keyer(row[field]):
-            slot = grouped.setdefault(key, (name, zero_case()))[1]
-            for counter, value in row["counters"].items():
-                slot[counter] += value
+            if key in grouped:
+                _add(grouped[key][1], row["counters"])
+            else:
+                grouped[key] = (name, dict(row["counters"]))
     if by == "domain":
         for d in conf.get("domains"):
             grouped.setdefault(d["key"], (str(d["name"]), zero_case()))

@@ -36,7 +36,7 @@ from civicgrid.cases.models import Case, Category, Channel
 from civicgrid.cases.tests.fixtures import EAST_POINT, WEST_POINT, IntakeFactory
 from civicgrid.grids.models import Grid, HandlingUnit
 from civicgrid.grids.tests.fixtures import Tree
-from civicgrid.stats import direct, query
+from civicgrid.stats import direct, evaluations, query
 from civicgrid.stats.counters import CASE_COUNTERS, PERSON_COUNTERS
 from civicgrid.stats.models import DimRollup, GridRollup, PersonRollup, Rollup
 from civicgrid.stats.rollups import rebuild_rollups
@@ -44,6 +44,9 @@ from civicgrid.stats.rollups import rebuild_rollups
 SH = ZoneInfo("Asia/Shanghai")
 START = datetime(2024, 3, 4, 8, 0, tzinfo=SH)  # a Monday
 PERIOD = (date(2024, 3, 1), date(2024, 12, 31))
+#: A period cut inside its months: each end read as its month row less the days
+#: outside (``query.span_parts``); the cases of March 4th are among those subtracted.
+PART = (date(2024, 3, 5), date(2024, 4, 20))
 DIMS = ["category", "unit", "channel", "request_type"]
 DIM_LEVELS, ROLLUP_LEVELS = (0, 1), (0, 1)
 
@@ -246,6 +249,24 @@ def _check_grid(grid: Grid) -> None:
         for r in query.case_counters(scope=grid, start=start, end=end, by=["unit"], daily=True)
     }
     assert daily == _regroup(detail, lambda g: (g[0], g[2]), c), grid.code
+    low, high = PART
+    inside = {g: v for g, v in detail.items() if low <= g[0] <= high}
+    for by in ([], ["unit"], DIMS):
+        read = {
+            tuple(r[k] for k in by): r["counters"]
+            for r in query.case_counters(scope=grid, start=low, end=high, by=by)
+        }
+        want = _regroup(inside, lambda g, by=by: tuple(g[1 + DIMS.index(k)] for k in by), c)  # type: ignore[misc]
+        assert _nonzero(read, c) == want, (grid.code, PART, by)
+    acted = {g: v for g, v in people.items() if low <= g[0] <= high}
+    for role in {g[2] for g in people}:
+        found = {
+            (r["user_id"],): {n: r[n] for n in PERSON_COUNTERS}
+            for r in evaluations.position_evaluation(scope=grid, start=low, end=high, role=role)
+        }
+        mine = {g: v for g, v in acted.items() if g[2] == role}
+        want = _regroup(mine, lambda g: (g[1],), PERSON_COUNTERS)
+        assert _nonzero(found, PERSON_COUNTERS) == want, (grid.code, PART, role)
 
 
 def _check() -> None:

@@ -71,20 +71,53 @@ def test_a_community_is_summed_from_the_facts_like_its_subdistrict_from_the_roll
 
 
 def test_whole_months_are_read_from_the_month_rows() -> None:
-    spans = query.spans(date(2020, 1, 15), date(2020, 3, 10))
-    assert str(spans) == str(
-        query.Q(grain="m", period__range=(date(2020, 2, 1), date(2020, 2, 1)))
-        | query.Q(grain="d", period__range=(date(2020, 1, 15), date(2020, 1, 31)))
-        | query.Q(grain="d", period__range=(date(2020, 3, 1), date(2020, 3, 10)))
-    )
-    whole_year = query.spans(date(2020, 1, 1), date(2020, 12, 31))
-    assert str(whole_year) == str(
-        query.Q(grain="m", period__range=(date(2020, 1, 1), date(2020, 12, 1)))
-    )
-    inside_a_month = query.spans(date(2020, 2, 3), date(2020, 2, 20))
-    assert str(inside_a_month) == str(
-        query.Q(grain="d", period__range=(date(2020, 2, 3), date(2020, 2, 20)))
-    )
+    d = date
+    # January: its month row less the 1st to the 14th (15 rows, not 17 days); March:
+    # its 10 days (fewer than the month row less 21 days).
+    assert query.span_parts(d(2020, 1, 15), d(2020, 3, 10)) == [
+        (1, "m", d(2020, 1, 1), d(2020, 2, 1)),
+        (1, "d", d(2020, 3, 1), d(2020, 3, 10)),
+        (-1, "d", d(2020, 1, 1), d(2020, 1, 14)),
+    ]
+    assert query.span_parts(d(2020, 1, 1), d(2020, 12, 31)) == [
+        (1, "m", d(2020, 1, 1), d(2020, 12, 1))
+    ]
+    # A year to the 26th: the month row of its last month less the 27th to the 30th.
+    assert query.span_parts(d(2025, 11, 27), d(2026, 11, 26)) == [
+        (1, "m", d(2025, 12, 1), d(2026, 11, 1)),
+        (1, "d", d(2025, 11, 27), d(2025, 11, 30)),
+        (-1, "d", d(2026, 11, 27), d(2026, 11, 30)),
+    ]
+    assert query.span_parts(d(2020, 2, 3), d(2020, 2, 20)) == [
+        (1, "m", d(2020, 2, 1), d(2020, 2, 1)),
+        (-1, "d", d(2020, 2, 1), d(2020, 2, 2)),
+        (-1, "d", d(2020, 2, 21), d(2020, 2, 29)),
+    ]
+    assert query.span_parts(d(2020, 2, 3), d(2020, 2, 9)) == [
+        (1, "d", d(2020, 2, 3), d(2020, 2, 9))
+    ]
+
+
+def test_the_rows_read_sum_to_every_day_of_the_period_once() -> None:
+    origin = date(2019, 12, 1)
+    for offset in range(0, 400, 7):
+        for length in (0, 1, 5, 13, 27, 28, 29, 30, 31, 45, 59, 200, 364, 365):
+            start = origin + timedelta(days=offset)
+            end = start + timedelta(days=length)
+            weight: dict[date, int] = {}
+            for sign, grain, first, last in query.span_parts(start, end):
+                day = first
+                while day <= last:
+                    month_end = query._month_end(day) if grain == "m" else day
+                    while day <= month_end:
+                        weight[day] = weight.get(day, 0) + sign
+                        day += timedelta(days=1)
+            covered = {day for day, w in weight.items() if w}
+            assert all(w in (0, 1) for w in weight.values()), (start, end)
+            assert covered == {start + timedelta(days=i) for i in range(length + 1)}, (start, end)
+
+
+def test_period_bounds() -> None:
     assert selectors.period_bounds("week", date(2020, 12, 23)) == (
         date(2020, 12, 21),
         date(2020, 12, 27),
@@ -109,32 +142,41 @@ def test_month_rows_and_day_rows_agree(tree: Tree) -> None:
 
 @pytest.mark.usefixtures("cases")
 def test_the_dashboard_reads_take_a_few_queries_whatever_the_number_of_cases(
-    tree: Tree, django_assert_max_num_queries: DjangoQueries
+    tree: Tree, django_assert_num_queries: DjangoQueries
 ) -> None:
     start, end = _today()
-    year = (start - timedelta(days=365), end)
-    with django_assert_max_num_queries(1):
-        selectors.totals(scope=tree.district, start=start, end=end)
-    with django_assert_max_num_queries(1):
-        selectors.trend(scope=tree.east, start=year[0], end=year[1], grain="month")
-    with django_assert_max_num_queries(2):
-        selectors.breakdown(scope=tree.district, start=year[0], end=year[1], by="category")
-    with django_assert_max_num_queries(2):
-        selectors.grid_values(parent=tree.district, start=year[0], end=year[1])
-    with django_assert_max_num_queries(2):
-        selectors.unit_league(scope=tree.district, start=year[0], end=year[1])
-    with django_assert_max_num_queries(2):
-        selectors.position_evaluation(
-            scope=tree.district, start=year[0], end=year[1], role="call_taker"
-        )
-    with django_assert_max_num_queries(2):
-        selectors.area_evaluation(parent=tree.district, start=year[0], end=year[1])
-    with django_assert_max_num_queries(1):
-        selectors.hotline_kpis(scope=tree.district, start=year[0], end=year[1])
-    with django_assert_max_num_queries(1):
-        feed = selectors.latest_cases(scope=tree.east, limit=3)
-    with django_assert_max_num_queries(4):
-        selectors.summary(scope=tree.district, start=year[0], end=year[1])
+    year = (end - timedelta(days=364), end)  # partial months at both ends
+    district: dict[str, Any] = {"scope": tree.district, "start": year[0], "end": year[1]}
+    # Each read is one query of the rollups, plus one of names where it shows them.
+    reads: list[tuple[int, Callable[[], Any]]] = [
+        (1, lambda: selectors.totals(scope=tree.district, start=start, end=end)),
+        (1, lambda: selectors.totals(**district)),
+        (1, lambda: selectors.trend(scope=tree.east, start=year[0], end=year[1], grain="month")),
+        (1, lambda: selectors.trend(**district, grain="day")),
+        (2, lambda: selectors.breakdown(**district, by="category")),
+        (1, lambda: selectors.breakdown(**district, by="channel")),
+        (2, lambda: selectors.breakdown(**district, by="unit")),
+        (2, lambda: selectors.grid_values(parent=tree.district, start=year[0], end=year[1])),
+        (
+            2,
+            lambda: selectors.grid_values(
+                parent=tree.district, start=year[0], end=year[1], level=3
+            ),
+        ),
+        (2, lambda: selectors.unit_league(**district)),
+        (2, lambda: selectors.unit_evaluation(**district)),
+        (2, lambda: selectors.area_evaluation(parent=tree.district, start=year[0], end=year[1])),
+        (1, lambda: selectors.hotline_kpis(**district)),
+        (1, lambda: selectors.latest_cases(scope=tree.east, limit=3)),
+        (4, lambda: selectors.summary(**district)),
+    ]
+    for queries, read in reads:
+        with django_assert_num_queries(queries):
+            read()
+    for role in ("call_taker", "dispatcher", "unit_handler", "grid_worker", "supervisor"):
+        with django_assert_num_queries(1):  # the people's names joined
+            selectors.position_evaluation(**district, role=role)
+    feed = selectors.latest_cases(scope=tree.east, limit=3)
     assert [c["number"] for c in feed] == [
         c.number for c in Case.objects.in_subtree(tree.east).order_by("-received_at", "-id")[:3]
     ]
