@@ -1,12 +1,16 @@
 """A year's leader dashboard and every evaluation at 1 and 10 million cases, against
-a direct ``GROUP BY`` over the cases.
+a direct ``GROUP BY`` of the per-case facts.
 
-For each size (1,000,000 and 10,000,000 cases; ``--quick`` 20,000 and 200,000) a
-PostgreSQL database with the demo district gets the cases from ``bench/casegen.py``
-(a year before now), their statistics facts from ``bench/casestats.py`` (SQL on the
-server, as the rollup hooks would compute them) and its rollups from civicgrid's
-own rebuild (``civicgrid stats rebuild``). A child process then runs Django on it
-and times, in-process (server time: the Python call the page makes, its queries
+At the first size (1,000,000; ``--quick`` 20,000) the run's database of generated
+cases (``pg.cases_db``: casegen, a year before now; made by the case list when it
+ran first, which only reads it) gets its statistics facts from ``bench/casestats.py``
+(SQL on the server, as the rollup hooks would compute them) and its rollups from
+civicgrid's own rebuild (``civicgrid stats rebuild``, timed). For the next size
+(10,000,000; ``--quick`` 200,000) the same database is grown by shifted copies of
+the cases and their facts (``bench/grow.py``: no events or deadlines for the
+copies) and civicgrid rebuilds the rollups over all of them (timed). Each phase's
+wall time is printed. At each size a child process runs Django on the database and
+times, in-process (server time: the Python call the page makes, its queries
 included, no HTTP), the calls of the district's leader dashboard over the last 365
 days of intake:
 
@@ -19,18 +23,19 @@ days of intake:
   dispatchers, unit handlers, grid workers, supervisors) and the 12345 KPIs
   (``hotline_kpis``).
 
-The baseline of each is the same figure computed straight from the cases, events
-and deadlines in one SQL statement (``casestats.direct_case_sql`` /
-``direct_person_sql``: the per-case counters of ``facts.compute`` as SQL, summed
-with ``GROUP BY``; nothing precomputed), then the same formulas
-(``measures.measures``, ``evaluations.composite``). Every figure must be equal to
-its baseline, measure by measure and row by row: the run fails otherwise. Ours is
-run ``RUNS`` times (p50 and p95), the baseline fewer times (it takes seconds to
-minutes), interleaved.
+The baseline of each, at both sizes, is the same figure summed straight from the
+per-case facts in one SQL statement (``casestats.fact_case_sql`` /
+``fact_person_sql``: what a system without rollups would sum), then the same
+formulas (``measures.measures``, ``evaluations.composite``). Every figure must be
+equal to its baseline, measure by measure and row by row: the run fails otherwise.
+At the first size the facts are in turn checked against the counters computed
+straight from the cases, events and deadlines (``casestats.direct_case_sql`` by
+unit, ``direct_person_sql`` by person: the former baseline, 35-55 s a statement at
+1,000,000), and up to 200,000 cases against ``stats/direct.py``. Ours is run
+``RUNS`` times (p50 and p95), the baseline ``BASE_RUNS`` times, interleaved.
 
-``--keep-db`` keeps each size's database as ``civicgrid_dashbench_<cases>`` and
-reuses it in later runs (facts are written only for cases without one, the
-rollups rebuilt only then): generating 10,000,000 cases takes most of the run.
+``--keep-db`` keeps a copy of the first size's database (facts and rollups done) as
+``civicgrid_dashbench_<cases>`` and starts later runs from a copy of it.
 """
 
 from __future__ import annotations
