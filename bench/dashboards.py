@@ -216,13 +216,13 @@ def _grow_to(
     copies = n // current - 1
     with db.connect() as conn:
         size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0] / 2**30
-        copied = (
+        copied = (  # a numeric: Decimal
             conn.execute(
                 "SELECT sum(pg_relation_size(oid)) FROM pg_class WHERE relname IN "
                 "('cases_case', 'stats_casefact', 'stats_personfact')"
             ).fetchone()[0]
-            / 2**30
         )
+    copied = float(copied) / 2**30
     # The copies (the cases with their WAL), the rollups rebuilt (with theirs), a margin.
     need = copies * copied * 1.6 + 10
     say(
