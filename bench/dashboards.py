@@ -362,7 +362,7 @@ def _figures(ctx: Context, result: dict[str, Any], n: int, grown: str = "") -> l
             f"({b50 / p50 if p50 else 0:,.0f}×); {r['queries']} queries, equal: {r['equal']}"
         )
     check = result.get("events_check") or {}
-    if check:
+    if check.get("ms"):
         equal = not check["differences"]
         figures.append(
             Figure(
@@ -839,7 +839,8 @@ def child() -> int:
         }
     all_differences += differences.get("reference", [])
     all_differences += events_check.get("differences", [])
-    out["events_check"] = events_check | {"differences": events_check.get("differences", [])[:20]}
+    if events_check:
+        out["events_check"] = events_check | {"differences": events_check["differences"][:20]}
     out["reference_checked"] = bool(spec.get("reference"))
     out["reference_differences"] = differences.get("reference", [])[:20]
     out["differences"] = all_differences[:50]
