@@ -365,6 +365,50 @@ def direct_case_sql(n: _Names, tz: str, by: Sequence[str]) -> str:
     return f"{ctes}SELECT " + ", ".join(keys + sums) + source + group
 
 
+def fact_case_sql(n: _Names, by: Sequence[str]) -> str:
+    """``direct_case_sql`` over the per-case facts (``stats_casefact``, one row per
+    case): the case counters of the cases taken in on the local days %(start_day)s …
+    %(end_day)s in the subtree %(scope)s, grouped by ``by``, with the same columns.
+    What a system without rollups would sum for a dashboard."""
+    from civicgrid.stats.counters import CASE_COUNTERS
+
+    cf = n.models["cf"]
+
+    def col(name: str) -> str:
+        return "f." + q(cf._meta.get_field(name).column)
+
+    keys = [f"{col(name)} AS {q(name)}" for name in by]
+    sums = [f"sum({col(name)})::bigint AS {q(name)}" for name in CASE_COUNTERS]
+    group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(by)))}" if by else ""
+    return (
+        "SELECT "
+        + ", ".join(keys + sums)
+        + f" FROM {n.table('cf')} f WHERE {col('day')} >= %(start_day)s "
+        f"AND {col('day')} <= %(end_day)s AND {col('grid_path')} LIKE %(scope)s" + group
+    )
+
+
+def fact_person_sql(n: _Names) -> str:
+    """``direct_person_sql`` over the person facts (``stats_personfact``, one row per
+    case, day, person and role): person counters by (user, role) of the local days
+    %(start_day)s … %(end_day)s on the cases of the subtree %(scope)s."""
+    from civicgrid.stats.counters import PERSON_COUNTERS
+
+    pf = n.models["pf"]
+
+    def col(name: str) -> str:
+        return "p." + q(pf._meta.get_field(name).column)
+
+    select = [f"{col('user')} AS {q('user')}", f"{col('role')} AS {q('role')}"]
+    select += [f"sum({col(name)})::bigint AS {q(name)}" for name in PERSON_COUNTERS]
+    return (
+        "SELECT "
+        + ", ".join(select)
+        + f" FROM {n.table('pf')} p WHERE {col('day')} >= %(start_day)s "
+        f"AND {col('day')} <= %(end_day)s AND {col('grid_path')} LIKE %(scope)s GROUP BY 1, 2"
+    )
+
+
 def _person_parts(
     n: _Names, tz: str, cases: str
 ) -> tuple[str, dict[str, str], dict[str, str], dict[str, str], str]:

@@ -1,12 +1,17 @@
 """A year's leader dashboard and every evaluation at 1 and 10 million cases, against
-a direct ``GROUP BY`` over the cases.
+a direct ``GROUP BY`` of the per-case facts.
 
-For each size (1,000,000 and 10,000,000 cases; ``--quick`` 20,000 and 200,000) a
-PostgreSQL database with the demo district gets the cases from ``bench/casegen.py``
-(a year before now), their statistics facts from ``bench/casestats.py`` (SQL on the
-server, as the rollup hooks would compute them) and its rollups from civicgrid's
-own rebuild (``civicgrid stats rebuild``). A child process then runs Django on it
-and times, in-process (server time: the Python call the page makes, its queries
+At the first size (1,000,000; ``--quick`` 20,000) the run's database of generated
+cases (``pg.cases_db``: casegen, a year before now; made by the case list when it
+ran first, which only reads it) gets its statistics facts from ``bench/casestats.py``
+(SQL on the server, as the rollup hooks would compute them) and its rollups from
+civicgrid's own rebuild (``civicgrid stats rebuild``, timed). For a next size
+(10,000,000 with ``--dashboard-cases 1000000,10000000``, not in the default run: see
+``SIZES``; ``--quick`` 200,000) the same database is grown by shifted copies of
+the cases and their facts (``bench/grow.py``: no events or deadlines for the
+copies) and civicgrid rebuilds the rollups over all of them (timed). Each phase's
+wall time is printed. At each size a child process runs Django on the database and
+times, in-process (server time: the Python call the page makes, its queries
 included, no HTTP), the calls of the district's leader dashboard over the last 365
 days of intake:
 
@@ -19,18 +24,19 @@ days of intake:
   dispatchers, unit handlers, grid workers, supervisors) and the 12345 KPIs
   (``hotline_kpis``).
 
-The baseline of each is the same figure computed straight from the cases, events
-and deadlines in one SQL statement (``casestats.direct_case_sql`` /
-``direct_person_sql``: the per-case counters of ``facts.compute`` as SQL, summed
-with ``GROUP BY``; nothing precomputed), then the same formulas
-(``measures.measures``, ``evaluations.composite``). Every figure must be equal to
-its baseline, measure by measure and row by row: the run fails otherwise. Ours is
-run ``RUNS`` times (p50 and p95), the baseline fewer times (it takes seconds to
-minutes), interleaved.
+The baseline of each, at both sizes, is the same figure summed straight from the
+per-case facts in one SQL statement (``casestats.fact_case_sql`` /
+``fact_person_sql``: what a system without rollups would sum), then the same
+formulas (``measures.measures``, ``evaluations.composite``). Every figure must be
+equal to its baseline, measure by measure and row by row: the run fails otherwise.
+At the first size the facts are in turn checked against the counters computed
+straight from the cases, events and deadlines (``casestats.direct_case_sql`` by
+unit, ``direct_person_sql`` by person: the former baseline, 35-55 s a statement at
+1,000,000), and up to 200,000 cases against ``stats/direct.py``. Ours is run
+``RUNS`` times (p50 and p95), the baseline ``BASE_RUNS`` times, interleaved.
 
-``--keep-db`` keeps each size's database as ``civicgrid_dashbench_<cases>`` and
-reuses it in later runs (facts are written only for cases without one, the
-rollups rebuilt only then): generating 10,000,000 cases takes most of the run.
+``--keep-db`` keeps a copy of the first size's database (facts and rollups done) as
+``civicgrid_dashbench_<cases>`` and starts later runs from a copy of it.
 """
 
 from __future__ import annotations
@@ -53,14 +59,17 @@ if str(ROOT) not in sys.path:
 from bench.common import Baseline, Context, Figure, run_child, say  # noqa: E402
 
 TARGET_MS = 200.0
-#: The default sizes; 10,000,000 is opt-in (``--dashboard-cases 1000000,10000000``):
-#: preparing it takes longer than the whole ``make bench`` may (docs/performance.md).
+#: The sizes: the first is generated (casegen), each later one grown from it by shifted
+#: copies (``bench/grow.py``), so it must be a multiple of the first.
+#: 10,000,000 is opt-in (``--dashboard-cases 1000000,10000000``): its rollup rebuild
+#: alone takes longer than the rest of ``make bench``'s 30 minutes (docs/performance.md,
+#: "The 30-minute budget").
 SIZES = (1_000_000,)
 QUICK_SIZES = (20_000, 200_000)
-#: Runs of ours; of the baseline at up to 1,000,000 cases and above.
+#: Runs of ours; passes of the baseline at the first size and at the grown ones.
 RUNS = (30, 10)
 BASE_RUNS = (3, 1)
-#: Up to this many cases the SQL baseline is also checked against stats/direct.py.
+#: Up to this many cases the facts' baseline is also checked against stats/direct.py.
 REFERENCE_MAX = 200_000
 KEEP_PREFIX = "civicgrid_dashbench_"
 ROLES = ("call_taker", "dispatcher", "unit_handler", "grid_worker", "supervisor")
@@ -70,83 +79,217 @@ def run(ctx: Context) -> list[Figure]:
     from bench import casegen
 
     casegen.setup_django_once()
+    sizes = list(ctx.dashboard_cases or (QUICK_SIZES if ctx.quick else SIZES))
+    first = sizes[0]
+    bad = [n for n in sizes[1:] if n % first or n <= first]
+    if bad:
+        raise ValueError(
+            f"dashboards: every size after the first must be a larger multiple of it "
+            f"(grown by copies): {', '.join(map(str, bad))}"
+        )
+    details: dict[str, Any] = {"phases_seconds": {}}
+    ctx.details["dashboards"] = details
+    db, reused = _base_db(ctx, first, details)
+    if db is None:
+        return []
     figures: list[Figure] = []
-    ctx.details["dashboards"] = {}
-    for n in ctx.dashboard_cases or (QUICK_SIZES if ctx.quick else SIZES):
-        figures += _one_size(ctx, n)
+    try:
+        current = first
+        for n in sizes:
+            info: dict[str, Any] = {}
+            details[str(n)] = info
+            if n == first:
+                figures += _prepare_first(ctx, db, n, info, details, reused)
+            else:
+                try:
+                    figures += _grow_to(ctx, db, current, n, info, details)
+                except RuntimeError as exc:
+                    if "not attempted" not in str(exc):
+                        raise
+                    # Not enough disk: the figures of the smaller sizes stand, said so.
+                    ctx.note(str(exc))
+                    details["skipped"] = str(exc)
+                    break
+            current = n
+            figures += _measure(ctx, db, n, info, first=n == first)
+    finally:
+        db.close()
     return figures
 
 
-def _one_size(ctx: Context, n: int) -> list[Figure]:
-    from bench import casegen, casestats
-    from bench.pg import CivicgridDB, admin_connect
+def _phase(details: dict[str, Any], n: int, name: str, seconds: float) -> None:
+    details["phases_seconds"][f"{n:,} {name}"] = round(seconds, 1)
+    say(f"  [{n:,}] {name}: {seconds:.0f} s")
 
-    details: dict[str, Any] = {}
-    ctx.details["dashboards"][str(n)] = details
-    keep = ctx.keep_db
-    kept_name = f"{KEEP_PREFIX}{n}"
-    with admin_connect() as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (kept_name,))
-        reuse = keep and exists.fetchone() is not None
-    db: Any
-    if reuse:
-        import tempfile
 
-        db = CivicgridDB(kept_name, tempfile.mkdtemp(prefix="civicgrid-bench-dashboards-"))
-        say(f"  {n:,} cases: reusing database {kept_name}")
-    else:
-        db = CivicgridDB.open(ctx, f"dashboards{n}")
-        if db is None:
-            return []
-    try:
-        if not reuse:
+def _base_db(ctx: Context, n: int, details: dict[str, Any]) -> tuple[Any, bool]:
+    """The database with ``n`` generated cases: with ``--keep-db`` a copy of the kept
+    one when there is one (facts and rollups done); otherwise the run's shared one
+    (``pg.cases_db``: made by caselist at the same size, or now), which this module
+    takes over (it grows it) and drops."""
+    from bench.pg import CivicgridDB, admin_connect, cases_db
+
+    kept = f"{KEEP_PREFIX}{n}"
+    if ctx.keep_db:
+        with admin_connect() as admin:
+            exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (kept,))
+            found = exists.fetchone() is not None
+        if found:
             t0 = time.perf_counter()
-            with db.connect() as conn:
-                made = casegen.generate(conn, n, seed=ctx.seed, progress=say)
-            details["casegen_seconds"] = time.perf_counter() - t0
-            details["casegen"] = made.as_dict()
-            say(
-                f"  casegen: {made.cases:,} cases, {made.events:,} events, "
-                f"{made.deadlines:,} deadlines in {details['casegen_seconds']:.0f} s"
-            )
-        t0 = time.perf_counter()
-        with db.connect() as conn:
-            # Two connections on two cores: the SQL is CPU-bound.
-            facts = casestats.write_facts(conn, jobs=2 if n >= 1_000_000 else 1, progress=say)
-        details["facts"] = facts
-        say(
-            f"  facts of {facts['cases']:,} cases ({facts['person_rows']:,} person rows) "
-            f"in {facts['seconds']:.0f} s"
+            db = CivicgridDB.open(ctx, f"dashboards{n}", template=kept)
+            _phase(details, n, f"copy of the kept database {kept}", time.perf_counter() - t0)
+            return db, True
+    shared = cases_db(ctx, n, take=True)
+    if shared is None:
+        return None, False
+    db, made = shared
+    details["casegen"] = made
+    if made.get("made_by") != "dashboards":
+        say(f"  {n:,} cases: the run's database of {made.get('made_by')} (casegen not repeated)")
+    else:
+        _phase(details, n, "casegen", made["seconds"])
+    return db, False
+
+
+def _prepare_first(
+    ctx: Context, db: Any, n: int, info: dict[str, Any], details: dict[str, Any], reused: bool
+) -> list[Figure]:
+    from bench import casestats
+    from bench.pg import copy_database
+
+    t0 = time.perf_counter()
+    with db.connect() as conn:
+        # Two connections on two cores: the SQL is CPU-bound.
+        facts = casestats.write_facts(conn, jobs=2 if n >= 1_000_000 else 1, progress=say)
+    info["facts"] = facts
+    figures = []
+    if facts["cases"]:
+        _phase(
+            details,
+            n,
+            f"statistics facts of {facts['cases']:,} cases (SQL from the events)",
+            time.perf_counter() - t0,
         )
-        with db.connect() as conn:
-            has_rollups = conn.execute("SELECT EXISTS (SELECT 1 FROM stats_gridrollup)").fetchone()
-        if facts["cases"] or not has_rollups[0]:
-            t1 = time.perf_counter()
-            first, last = _fact_days(db)
-            db.manage("stats", "rebuild", "--from", first, "--to", last, timeout=7200)
-            details["rollups_seconds"] = time.perf_counter() - t1
-            say(f"  rollups rebuilt ({first} … {last}) in {details['rollups_seconds']:.0f} s")
-        details["statistics_seconds"] = time.perf_counter() - t0
-        details["sizes_mb"] = _sizes(db)
-        if keep and not reuse:
-            db = _rename(db, kept_name)
-            say(f"  kept as {kept_name} (--keep-db)")
-        big = n > 1_000_000
-        spec = {
-            "runs": RUNS[1] if ctx.quick else RUNS[0],
-            "base_runs": BASE_RUNS[1] if big else BASE_RUNS[0],
-            "reference": n <= REFERENCE_MAX,
-        }
-        result = _child(db, spec)
-        details.update({k: v for k, v in result.items() if k != "figures"})
-        details["figures"] = result["figures"]
-        return _figures(ctx, result, n)
-    finally:
-        if keep:
-            db.closed = True
-            shutil.rmtree(db.var_dir, ignore_errors=True)
-        else:
-            db.close()
+        figures.append(
+            Figure(
+                f"dashboards.{n}.facts_seconds",
+                f"dashboards at {n:,}: case and person facts from the events (bench SQL, 2 connections)",
+                facts["seconds"],
+                "s",
+                better="lower",
+                note=f"{facts['cases']:,} case facts, {facts['person_rows']:,} person facts",
+            )
+        )
+    with db.connect() as conn:
+        has_rollups = conn.execute("SELECT EXISTS (SELECT 1 FROM stats_gridrollup)").fetchone()[0]
+    if facts["cases"] or not has_rollups:
+        figures.append(_rebuild(db, n, info, details))
+    info["sizes_mb"] = _sizes(db)
+    if ctx.keep_db and not reused:
+        kept = f"{KEEP_PREFIX}{n}"
+        copy_database(db.name, kept)
+        say(f"  kept a copy as {kept} (--keep-db)")
+    return figures
+
+
+def _rebuild(db: Any, n: int, info: dict[str, Any], details: dict[str, Any]) -> Figure:
+    """civicgrid's own rebuild of every rollup row of the facts' days, timed."""
+    t0 = time.perf_counter()
+    first, last = _fact_days(db)
+    out = db.manage("stats", "rebuild", "--from", first, "--to", last, timeout=7200)
+    seconds = time.perf_counter() - t0
+    info["rollups_seconds"] = seconds
+    info["rollups_output"] = out.strip()[-500:]
+    _phase(details, n, f"civicgrid stats rebuild {first} … {last}", seconds)
+    return Figure(
+        f"dashboards.{n}.rebuild_seconds",
+        f"dashboards at {n:,}: rollup rebuild of a year (civicgrid stats rebuild)",
+        seconds,
+        "s",
+        better="lower",
+        note=f"{first} … {last}: {out.strip().splitlines()[-1] if out.strip() else ''}",
+    )
+
+
+def _grow_to(
+    ctx: Context, db: Any, current: int, n: int, info: dict[str, Any], details: dict[str, Any]
+) -> list[Figure]:
+    from bench import grow
+
+    free = shutil.disk_usage("/").free / 2**30
+    copies = n // current - 1
+    with db.connect() as conn:
+        size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0] / 2**30
+        copied = (  # a numeric: Decimal
+            conn.execute(
+                "SELECT sum(pg_relation_size(oid)) FROM pg_class WHERE relname IN "
+                "('cases_case', 'stats_casefact', 'stats_personfact')"
+            ).fetchone()[0]
+        )
+    copied = float(copied) / 2**30
+    # The copies (the cases with their WAL), the rollups rebuilt (with theirs), a margin.
+    need = copies * copied * 1.6 + 10
+    say(
+        f"  growing {current:,} to {n:,} cases: database {size:.1f} GB, {free:.0f} GB free "
+        f"on /, about {need:.0f} GB needed"
+    )
+    if free < need:
+        raise RuntimeError(
+            f"dashboards: {free:.0f} GB free on / but growing to {n:,} cases needs about "
+            f"{need:.0f} GB: not attempted"
+        )
+    grown = grow.grow(db.dsn, copies, progress=say)
+    info["grow"] = grown
+    _phase(
+        details,
+        n,
+        f"{copies} shifted copies of the cases and their facts",
+        grown["seconds"]["total"],
+    )
+    figures = [
+        Figure(
+            f"dashboards.{n}.grow_seconds",
+            f"dashboards at {n:,}: {copies} shifted copies of the {current:,} cases and their facts (SQL)",
+            grown["seconds"]["total"],
+            "s",
+            better="lower",
+            note=(
+                f"cases and facts only (no events, deadlines); by table {grown['seconds_by_table']}"
+            ),
+        ),
+        _rebuild(db, n, info, details),
+    ]
+    info["sizes_mb"] = _sizes(db)
+    return figures
+
+
+def _measure(ctx: Context, db: Any, n: int, info: dict[str, Any], *, first: bool) -> list[Figure]:
+    window = ctx.details["dashboards"].get("window")
+    spec = {
+        "window": window,
+        "runs": RUNS[1] if ctx.quick else RUNS[0],
+        "base_runs": BASE_RUNS[0] if first else BASE_RUNS[1],
+        "reference": first and n <= REFERENCE_MAX,  # direct.py reads the events
+        # The events-based baseline (the counters straight from the events), once, at
+        # the generated size: the facts it is checked against are those of every size.
+        "events_check": first,
+    }
+    t0 = time.perf_counter()
+    result = _child(db, spec)
+    info["child_seconds"] = time.perf_counter() - t0
+    _phase(
+        ctx.details["dashboards"],
+        n,
+        "measuring (ours, the baselines, the checks)",
+        info["child_seconds"],
+    )
+    info.update({k: v for k, v in result.items() if k != "figures"})
+    info["figures"] = result["figures"]
+    ctx.details["dashboards"].setdefault("window", [result["start"], result["end"]])
+    grown = (
+        "" if first else "grown by shifted copies: cases and facts, events of the first size only"
+    )
+    return _figures(ctx, result, n, grown)
 
 
 def _fact_days(db: Any) -> tuple[str, str]:
@@ -170,23 +313,13 @@ def _sizes(db: Any) -> dict[str, float]:
     return {name: round(size / 2**20, 1) for name, size in rows}
 
 
-def _rename(db: Any, name: str) -> Any:
-    from bench.pg import CivicgridDB, admin_connect
-
-    with admin_connect() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'ALTER DATABASE "{db.name}" RENAME TO "{name}"')
-    db.closed = True
-    return CivicgridDB(name, db.var_dir)
-
-
 def _child(db: Any, spec: dict[str, Any]) -> dict[str, Any]:
     return run_child(
         "bench.dashboards", spec, dict(db.env, CIVICGRID_BENCH_DSN=db.dsn), timeout=7200, echo=True
     )
 
 
-def _figures(ctx: Context, result: dict[str, Any], n: int) -> list[Figure]:
+def _figures(ctx: Context, result: dict[str, Any], n: int, grown: str = "") -> list[Figure]:
     import numpy as np
 
     figures = []
@@ -201,7 +334,7 @@ def _figures(ctx: Context, result: dict[str, Any], n: int) -> list[Figure]:
             f"{len(ours)} runs, {r['queries']} queries, {r['rows']} rows, "
             f"Python CPU median {cpu:.1f} ms; baseline "
             f"{len(base)} runs{' (' + r['baseline_note'] + ')' if r['baseline_note'] else ''}; "
-            f"period {period}"
+            f"period {period}" + (f"; {grown}" if grown else "")
         )
         if p95 > TARGET_MS:
             ctx.note(
@@ -215,7 +348,7 @@ def _figures(ctx: Context, result: dict[str, Any], n: int) -> list[Figure]:
                 p50,
                 "ms",
                 better="lower",
-                baselines=[Baseline("direct GROUP BY (SQL)", b50)],
+                baselines=[Baseline("direct GROUP BY of the facts (SQL)", b50)],
                 target=TARGET_MS,
                 note=note,
             ),
@@ -229,12 +362,40 @@ def _figures(ctx: Context, result: dict[str, Any], n: int) -> list[Figure]:
             ),
         ]
         say(
-            f"  {r['label']}: p50 {p50:.1f} ms, p95 {p95:.1f} ms; direct GROUP BY {b50:,.0f} ms "
+            f"  {r['label']}: p50 {p50:.1f} ms, p95 {p95:.1f} ms; facts GROUP BY {b50:,.0f} ms "
             f"({b50 / p50 if p50 else 0:,.0f}×); {r['queries']} queries, equal: {r['equal']}"
+        )
+    check = result.get("events_check") or {}
+    if check.get("ms"):
+        equal = not check["differences"]
+        figures.append(
+            Figure(
+                f"dashboards.{n}.events_equal",
+                f"dashboards at {n:,}: facts equal to the counters straight from the events "
+                "(by unit; by person and role)",
+                100.0 if equal else 0.0,
+                "%",
+                better="higher",
+                target=100.0,
+                baselines=[
+                    Baseline(
+                        "events-based direct GROUP BY (SQL), by unit + by person",
+                        sum(check["ms"].values()),
+                    )
+                ],
+                note=f"ms {check['ms']}, rows {check['rows']} (the baseline's value is its ms)",
+            )
+        )
+        say(
+            f"  events-based direct GROUP BY (by unit {check['ms']['unit']:,.0f} ms, by person "
+            f"{check['ms']['people']:,.0f} ms): {'equal to' if equal else 'DIFFERENT from'} "
+            "the facts' GROUP BY"
         )
     unequal = [r["label"] for r in result["figures"].values() if not r["equal"]]
     if result.get("reference_differences"):
         unequal.append("the SQL baseline against stats/direct.py")
+    if check.get("differences"):
+        unequal.append("the facts against the events-based counters")
     if unequal:
         raise RuntimeError(
             f"dashboards at {n:,}: figures differ from the direct GROUP BY: {', '.join(unequal)}; "
@@ -292,21 +453,31 @@ def child() -> int:
     base = psycopg.connect(os.environ["CIVICGRID_BENCH_DSN"], autocommit=True)
     scope = Grid.objects.filter(level=0).order_by("pk").first()
     assert scope is not None
-    last = base.execute(
-        "SELECT max(received_at) FROM cases_case"  # the newest case's local day
-    ).fetchone()[0]
-    end = last.astimezone(__import__("zoneinfo").ZoneInfo(tz)).date()
-    start = end - dt.timedelta(days=364)
+    if spec.get("window"):  # the first size's (the copies of the grown ones stay within it)
+        start, end = (dt.date.fromisoformat(d) for d in spec["window"])
+    else:
+        last = base.execute(
+            "SELECT max(received_at) FROM cases_case"  # the newest case's local day
+        ).fetchone()[0]
+        end = last.astimezone(__import__("zoneinfo").ZoneInfo(tz)).date()
+        start = end - dt.timedelta(days=364)
     low, high = day_bounds(start, end)
-    cal_last = base.execute(
-        "SELECT greatest(max(closed_at), max(received_at)) FROM cases_case"
-    ).fetchone()[0]
-    casestats.calendar_table(
-        base,
-        start - dt.timedelta(days=2),
-        cal_last.astimezone(__import__("zoneinfo").ZoneInfo(tz)).date() + dt.timedelta(days=2),
-    )
-    params = casestats._params(0, 0) | {"start": low, "end": high, "scope": scope.path + "%"}
+    if spec.get("events_check"):
+        cal_last = base.execute(
+            "SELECT greatest(max(closed_at), max(received_at)) FROM cases_case"
+        ).fetchone()[0]
+        casestats.calendar_table(
+            base,
+            start - dt.timedelta(days=2),
+            cal_last.astimezone(__import__("zoneinfo").ZoneInfo(tz)).date() + dt.timedelta(days=2),
+        )
+    params = casestats._params(0, 0) | {
+        "start": low,
+        "end": high,
+        "start_day": start,
+        "end_day": end,
+        "scope": scope.path + "%",
+    }
     levels = dict(Grid.objects.values_list("pk", "path"))
     cats = categories()
     hotline = set(conf.get("hotline_channels"))
@@ -333,7 +504,7 @@ def child() -> int:
         return rows
 
     def direct_cases(by: list[str]) -> list[dict[str, Any]]:
-        return statement(tuple(by), casestats.direct_case_sql(names, tz, by))
+        return statement(tuple(by), casestats.fact_case_sql(names, by))
 
     def timed_baseline(call: Callable[[], Any]) -> tuple[float, Any]:
         charged.clear()
@@ -430,7 +601,7 @@ def child() -> int:
 
     def b_people() -> Any:
         out: dict[str, dict[int, dict[str, Any]]] = {}
-        for r in statement(("people",), casestats.direct_person_sql(names, tz)):
+        for r in statement(("people",), casestats.fact_person_sql(names)):
             counters = {c: int(r[c] or 0) for c in PERSON_COUNTERS}
             if not any(counters.values()):
                 continue
@@ -504,6 +675,43 @@ def child() -> int:
         ms, base_first[name] = timed_baseline(call)
         base_ms[name].append(ms)
         log(f"direct GROUP BY {name}: {ms:,.0f} ms")
+    events_check: dict[str, Any] = {}
+    if spec.get("events_check"):
+        # The facts against the events: the same counters computed straight from the
+        # cases, events and deadlines (the SQL that wrote the facts, grouped), by unit
+        # (every case counter of every case of the year) and by person and role.
+        checks = {
+            "unit": (casestats.direct_case_sql(names, tz, ["unit"]), ("unit",), ["unit"]),
+            "people": (casestats.direct_person_sql(names, tz), ("people",), ["user", "role"]),
+        }
+        events_check = {"ms": {}, "rows": {}, "differences": []}
+        for what, (sql, key, columns) in checks.items():
+            t0 = time.perf_counter()
+            ev_cur = base.execute(sql, params)
+            ev_cols = [d.name for d in ev_cur.description]
+            ev_rows = [dict(zip(ev_cols, row, strict=True)) for row in ev_cur.fetchall()]
+            events_check["ms"][what] = (time.perf_counter() - t0) * 1000
+
+            def by_key(
+                found: list[dict[str, Any]], keys: list[str], counters: list[str]
+            ) -> dict[Any, dict[str, int]]:
+                out = {}
+                for r in found:
+                    values = {c: int(r[c] or 0) for c in counters if c not in keys}
+                    if any(values.values()):
+                        out[tuple(r[c] for c in keys)] = values
+                return out
+
+            from_events = by_key(ev_rows, columns, ev_cols)
+            from_facts = by_key(cache[key][0], columns, ev_cols)
+            events_check["rows"][what] = len(from_events)
+            events_check["differences"] += _diff(f"events {what}", from_facts, from_events)
+            log(
+                f"events-based direct GROUP BY by {what}: {events_check['ms'][what]:,.0f} ms, "
+                f"{len(from_events)} rows, {len(events_check['differences'])} differences"
+            )
+        if not events_check["rows"]["unit"] or not events_check["rows"]["people"]:
+            events_check["differences"].append("events check: no rows")
     cache.clear()
     # More passes only while the baselines stay within their time budget.
     base_passes = spec["base_runs"]
@@ -634,6 +842,9 @@ def child() -> int:
             "differences": diffs[:20],
         }
     all_differences += differences.get("reference", [])
+    all_differences += events_check.get("differences", [])
+    if events_check:
+        out["events_check"] = events_check | {"differences": events_check["differences"][:20]}
     out["reference_checked"] = bool(spec.get("reference"))
     out["reference_differences"] = differences.get("reference", [])[:20]
     out["differences"] = all_differences[:50]

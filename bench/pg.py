@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -403,7 +404,9 @@ class CivicgridDB:
         atexit.register(self.close)
 
     @classmethod
-    def open(cls, ctx: Context, tag: str) -> CivicgridDB | None:
+    def open(cls, ctx: Context, tag: str, *, template: str | None = None) -> CivicgridDB | None:
+        """A new database ``civicgrid_bench_<tag>_<pid>``: a copy of the run's template
+        (or of ``template``, waiting while others are connected to it)."""
         import tempfile
 
         try:
@@ -419,10 +422,14 @@ class CivicgridDB:
                 _build_template(admin)
             name = f"{APP_DB_PREFIX}{tag}_{os.getpid()}"
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_Template.name}"')
+            if template is None:
+                admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_Template.name}"')
         finally:
             admin.close()
-        return cls(name, tempfile.mkdtemp(prefix=f"civicgrid-bench-{tag}-"))
+        db = cls(name, tempfile.mkdtemp(prefix=f"civicgrid-bench-{tag}-"))
+        if template is not None:
+            copy_database(template, name)
+        return db
 
     def manage(self, *args: str, timeout: float = 900) -> str:
         return _manage(self.env, *args, timeout=timeout)
@@ -461,6 +468,78 @@ class CivicgridDB:
         except Exception as exc:  # best effort at exit
             say(f"  note: could not drop database {self.name}: {exc}")
         shutil.rmtree(self.var_dir, ignore_errors=True)
+
+
+def copy_database(source: str, target: str, *, wait: float = 900.0) -> None:
+    """``CREATE DATABASE target TEMPLATE source``, retried while someone else is
+    connected to ``source`` (PostgreSQL refuses then), for up to ``wait`` seconds."""
+    import psycopg
+
+    deadline = time.monotonic() + wait
+    with admin_connect() as admin:
+        while True:
+            try:
+                admin.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+                return
+            except psycopg.errors.ObjectInUse:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(3)
+
+
+@dataclass
+class _Shared:
+    """The run's databases with generated cases, by size (``cases_db``)."""
+
+    dbs: dict[int, tuple[CivicgridDB, dict[str, Any]]] = field(default_factory=dict)
+
+
+_SHARED = _Shared()
+
+
+def cases_db(
+    ctx: Context, n: int, *, made_by: str | None = None, take: bool = False
+) -> tuple[CivicgridDB, dict[str, Any]] | None:
+    """The run's database with ``n`` cases from casegen (seed ``ctx.seed``): made by the
+    first module that asks (``made_by``: its name, for the record) and shared by the
+    next, so that the case list and the dashboards, which only read the cases, do not
+    generate the same million twice. ``take``: the caller takes it over (it will
+    change it, and drop it): a later module makes its own. Returns the database and
+    what casegen made (``seconds``, ``made_by``); the run drops the databases left at
+    its end (``close_shared``)."""
+    from bench import casegen
+
+    if n in _SHARED.dbs:
+        found = _SHARED.dbs.pop(n) if take else _SHARED.dbs[n]
+        return found
+    who = made_by or ("dashboards" if take else "?")
+    db = CivicgridDB.open(ctx, f"cases{n}")
+    if db is None:
+        return None
+    t0 = time.perf_counter()
+    try:
+        with db.connect() as conn:
+            made = casegen.generate(
+                conn, n, seed=ctx.seed, progress=lambda m: say(m) if not ctx.quick else None
+            )
+    except BaseException:
+        db.close()
+        raise
+    info = made.as_dict() | {"seconds": time.perf_counter() - t0, "made_by": who}
+    say(
+        f"  casegen: {made.cases:,} cases, {made.events:,} events, "
+        f"{made.deadlines:,} deadlines in {info['seconds']:.0f} s (the run's {n:,}-case database)"
+    )
+    if not take:
+        _SHARED.dbs[n] = (db, info)
+    return db, info
+
+
+def close_shared() -> None:
+    """Drop the run's shared case databases (``cases_db``) still open."""
+    while _SHARED.dbs:
+        _n, (db, _info) = _SHARED.dbs.popitem()
+        db.close()
 
 
 def _build_template(admin: Any) -> None:

@@ -81,14 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep-db",
         action="store_true",
-        help="dashboards: keep the generated databases (civicgrid_dashbench_<cases>) and "
-        "reuse them in later runs",
+        help="dashboards: keep a copy of the first size's database with its facts and rollups "
+        "(civicgrid_dashbench_<cases>) and start from a copy of it in later runs",
     )
     parser.add_argument(
         "--dashboard-cases",
         default="",
-        help="dashboards: comma-separated case counts (default 1000000, 10000000 opt-in; "
-        "--quick 20000,200000)",
+        help="dashboards: comma-separated case counts, the first generated, the others "
+        "multiples of it grown by shifted copies (default 1000000; 1000000,10000000 for ten "
+        "million, well over make bench's 30 minutes; --quick 20000,200000)",
     )
     parser.add_argument(
         "--import-rows",
@@ -134,19 +135,25 @@ def main(argv: list[str] | None = None) -> int:
 
     figures: list[Figure] = []
     runs: dict[str, dict[str, object]] = {}
-    for name in names:
-        module_name, about = BENCHMARKS[name]
-        say(f"\n== {name}: {about}")
-        t0 = time.perf_counter()
-        try:
-            produced = importlib.import_module(module_name).run(ctx)
-        except Exception:
-            traceback.print_exc()
-            runs[name] = {"error": traceback.format_exc(), "seconds": time.perf_counter() - t0}
-            continue
-        figures += produced
-        runs[name] = {"seconds": time.perf_counter() - t0, "figures": len(produced)}
-        say(f"== {name} done in {runs[name]['seconds']:.0f} s")
+    try:
+        for name in names:
+            module_name, about = BENCHMARKS[name]
+            say(f"\n== {name}: {about}")
+            t0 = time.perf_counter()
+            try:
+                produced = importlib.import_module(module_name).run(ctx)
+            except Exception:
+                traceback.print_exc()
+                runs[name] = {"error": traceback.format_exc(), "seconds": time.perf_counter() - t0}
+                continue
+            figures += produced
+            runs[name] = {"seconds": time.perf_counter() - t0, "figures": len(produced)}
+            say(f"== {name} done in {runs[name]['seconds']:.0f} s")
+    finally:
+        if any(n in ("caselist", "dashboards") for n in names):
+            from bench.pg import close_shared
+
+            close_shared()  # the shared case databases no module took over
 
     say("")
     say(table(figures))

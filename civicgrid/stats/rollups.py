@@ -687,6 +687,9 @@ def rebuild_rollups(day_from: date, day_to: date, *, refresh_facts: bool = False
         for model in (GridRollup, DimRollup, Rollup, PersonRollup):
             for grain, _column, start, end in spans:
                 model.objects.filter(grain=grain, period__range=(start, end)).delete()
+        if connection.vendor == "postgresql":
+            _rebuild_postgresql(result, day_from, day_to)
+            return result
         for span in spans:
             for level in range(4):
                 result.grid_rows += _insert_grid(level, *span)
@@ -697,6 +700,175 @@ def rebuild_rollups(day_from: date, day_to: date, *, refresh_facts: bool = False
                 result.rollup_rows += _insert_rollup(level, *span)
                 result.person_rows += _insert_person(level, *span)
     return result
+
+
+# -- rebuilding on PostgreSQL: one scan of the facts per table, months from the days --------
+def _level_sets(model: type[Model]) -> list[tuple[tuple[str, ...], dict[str, str]]]:
+    """For each rollup row kind of ``model`` (a level, and a dimension for ``DimRollup``):
+    the fact columns it groups by (but the period), and the expressions of the rollup's
+    columns (other than grain, period and the counters) over them."""
+    q = connection.ops.quote_name
+    out: list[tuple[tuple[str, ...], dict[str, str]]] = []
+    if model is GridRollup:
+        for level in range(4):
+            node = f"node{level}"
+            parent = f"node{level - 1}" if level else None
+            cols = (node, parent) if parent else (node,)
+            out.append(
+                (
+                    cols,
+                    {"level": str(level), "node": q(node), "parent": q(parent) if parent else "0"},
+                )
+            )
+    elif model is DimRollup:
+        for level in levels("dim_levels"):
+            for dim in DIMENSIONS:
+                out.append(
+                    (
+                        (f"node{level}", dim),
+                        {
+                            "level": str(level),
+                            "node": q(f"node{level}"),
+                            "dim": f"'{dim}'",
+                            "key": f"CAST({q(dim)} AS VARCHAR(32))",
+                        },
+                    )
+                )
+    elif model is Rollup:
+        for level in levels("rollup_levels"):
+            out.append(
+                (
+                    (f"node{level}", *DIMENSIONS),
+                    {"level": str(level), "node": q(f"node{level}")}
+                    | {d: q(d) for d in DIMENSIONS},
+                )
+            )
+    else:
+        for level in levels("rollup_levels"):
+            out.append(
+                (
+                    (f"node{level}", "user", "role"),
+                    {
+                        "level": str(level),
+                        "node": q(f"node{level}"),
+                        "user": q("user"),
+                        "role": q("role"),
+                    },
+                )
+            )
+    return out
+
+
+def _from_facts(model: type[Model], grain: str, period: str, where: str, params: list[Any]) -> int:
+    """Insert ``model``'s rows of every level (and dimension) for the facts matching
+    ``where``, grouped by the facts' column ``period``: one scan of the facts, the
+    levels as ``GROUPING SETS`` (``GROUPING()`` tells the rows of each apart), the
+    rows of a node 0 below level 0 (not located that deep) left out, as
+    ``_insert_grid`` and the others do."""
+    q = connection.ops.quote_name
+    keys, extra, counters = KEYS[model]
+    facts = PersonFact if model is PersonRollup else CaseFact
+    sets = _level_sets(model)
+    every: list[str] = []
+    for cols, _exprs in sets:
+        every += [c for c in cols if c not in every]
+    grouping = f"GROUPING({', '.join(q(c) for c in every)})"
+    masks = [
+        sum(1 << (len(every) - 1 - i) for i, c in enumerate(every) if c not in cols)
+        for cols, _ in sets
+    ]
+    assert len(set(masks)) == len(masks)
+    columns = [c for c in (*keys, *extra) if c not in ("grain", "period")]
+    select = []
+    for column in columns:
+        whens = " ".join(
+            f"WHEN {mask} THEN {exprs[column]}"
+            for mask, (_c, exprs) in zip(masks, sets, strict=True)
+        )
+        select.append(f"CASE {grouping} {whens} END AS {q(column)}")
+    located = " OR ".join(
+        f"({grouping} = {mask}" + (f" AND {q(cols[0])} <> 0)" if exprs["level"] != "0" else ")")
+        for mask, (cols, exprs) in zip(masks, sets, strict=True)
+    )
+    group_sets = ", ".join(
+        "(" + ", ".join([q(period), *(q(c) for c in cols)]) + ")" for cols, _ in sets
+    )
+    target = ", ".join(q(c) for c in ("grain", "period", *columns, *counters))
+    sql = (
+        f"INSERT INTO {q(model._meta.db_table)} ({target}) "  # noqa: S608
+        f"SELECT %s, {q(period)}, {', '.join(select)}, {_sums(counters)} "
+        f"FROM {q(facts._meta.db_table)} WHERE {where} "
+        f"GROUP BY GROUPING SETS ({group_sets}) HAVING {located}"
+    )
+    return _execute(sql, [grain, *params])
+
+
+def _months_from_days(model: type[Model], month_from: date, month_to: date) -> int:
+    """Insert ``model``'s month rows of the whole months ``month_from`` … ``month_to``
+    as the sums of its day rows (just rebuilt from the facts): a month row is the sum
+    of the facts of its days, which the day rows already are."""
+    q = connection.ops.quote_name
+    keys, extra, counters = KEYS[model]
+    columns = [c for c in (*keys, *extra) if c not in ("grain", "period")]
+    cols = ", ".join(q(c) for c in columns)
+    target = ", ".join(q(c) for c in ("grain", "period", *columns, *counters))
+    month = f"CAST(date_trunc('month', {q('period')}) AS date)"
+    sql = (
+        f"INSERT INTO {q(model._meta.db_table)} ({target}) "  # noqa: S608
+        f"SELECT 'm', {month}, {cols}, {_sums(counters)} FROM {q(model._meta.db_table)} "
+        f"WHERE {q('grain')} = 'd' AND {q('period')} >= %s AND {q('period')} <= %s "
+        f"GROUP BY {month}, {cols}"
+    )
+    return _execute(sql, [month_from, month_to])
+
+
+def _rebuild_postgresql(result: RebuildResult, day_from: date, day_to: date) -> None:
+    """The rows ``rebuild_rollups`` deleted, on PostgreSQL: per table, the day rows of
+    every level with one scan of the facts (``_from_facts``); the month rows of the
+    grid and dimension rollups, whose day rows are few, summed from those day rows
+    for the months wholly inside ``day_from`` … ``day_to`` and from the facts' month
+    column for the (at most two) months it covers in part; those of the cube and the
+    people, whose day rows are about as many as the facts, from the facts' month
+    column. The same
+    rows as the portable path (the property test checks both), with a fraction of its
+    scans: that one reads the facts once per level, dimension and grain (32 times)."""
+    q = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        # Hash aggregates of a year of facts: in memory rather than sorted on disk.
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        # JIT compiles the 74 sums of each statement for no gain here.
+        cursor.execute("SET LOCAL jit = off")
+    month_from, month_to = day_from.replace(day=1), _month_end(day_to)
+    full_from = day_from if day_from.day == 1 else _month_end(day_from) + timedelta(days=1)
+    full_to = day_to if day_to == _month_end(day_to) else day_to.replace(day=1) - timedelta(days=1)
+    partial = sorted(
+        {
+            m
+            for m in (day_from.replace(day=1), day_to.replace(day=1))
+            if not full_from <= m <= full_to
+        }
+    )
+    counts = {
+        GridRollup: "grid_rows",
+        DimRollup: "dim_rows",
+        Rollup: "rollup_rows",
+        PersonRollup: "person_rows",
+    }
+    day, month = q("day"), q("month")
+    for model, attr in counts.items():
+        rows = _from_facts(model, "d", "day", f"{day} >= %s AND {day} <= %s", [day_from, day_to])
+        if model in (Rollup, PersonRollup):
+            # Their day rows are about as many as the facts: the months from the facts.
+            rows += _from_facts(
+                model, "m", "month", f"{month} >= %s AND {month} <= %s", [month_from, month_to]
+            )
+        else:
+            if full_from <= full_to:
+                rows += _months_from_days(model, full_from, full_to)
+            if partial:
+                marks = ", ".join(["%s"] * len(partial))
+                rows += _from_facts(model, "m", "month", f"{month} IN ({marks})", list(partial))
+        setattr(result, attr, getattr(result, attr) + rows)
 
 
 def day_bounds(day_from: date, day_to: date) -> tuple[datetime, datetime]:

@@ -3,7 +3,7 @@ without reading them back: it must store exactly what the rows give."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +13,7 @@ from civicgrid.cases import services
 from civicgrid.cases.models import Category, Channel, Urgency
 from civicgrid.cases.tests.fixtures import EAST_POINT, WEST_POINT, IntakeFactory
 from civicgrid.grids.models import HandlingUnit
-from civicgrid.stats.models import GridRollup
+from civicgrid.stats.models import DimRollup, GridRollup, PersonRollup, Rollup
 from civicgrid.stats.rollups import load_facts, rebuild_rollups, stored_facts
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -66,3 +66,42 @@ def test_the_hooks_rollups_equal_a_rebuild(
     rebuild_rollups(day, day)
     after = sorted(GridRollup.objects.values_list("node", "level", "parent", "grain", "received"))
     assert after == before
+
+
+def _rollup_rows() -> dict[str, list[tuple[object, ...]]]:
+    return {
+        model.__name__: sorted(
+            tuple(row.values())
+            for row in model.objects.values(
+                *(f.attname for f in model._meta.concrete_fields if not f.primary_key)
+            )
+        )
+        for model in (GridRollup, DimRollup, Rollup, PersonRollup)
+    }
+
+
+@pytest.mark.parametrize(
+    "span",
+    [
+        (date(2026, 2, 27), date(2026, 3, 15)),  # two months in part
+        (date(2026, 3, 1), date(2026, 3, 31)),  # one whole month
+        (date(2026, 2, 15), date(2026, 4, 10)),  # in part, whole, in part
+        (date(2026, 3, 1), date(2026, 3, 1)),  # one day
+    ],
+)
+def test_a_rebuild_of_any_span_gives_the_hooks_rows(
+    new_case: IntakeFactory, city_unit: HandlingUnit, span: tuple[date, date]
+) -> None:
+    """Day rows from the facts, month rows of whole months from the day rows and of the
+    months a span covers in part from the facts: every rollup row as the hooks made it."""
+    for when in (
+        datetime(2026, 2, 27, 10, 0, tzinfo=SH),
+        datetime(2026, 3, 1, 23, 59, tzinfo=SH),
+        datetime(2026, 3, 15, 9, 30, tzinfo=SH),
+        datetime(2026, 4, 2, 14, 0, tzinfo=SH),
+    ):
+        new_case(received_at=when, description=f"{when:%m%d}")
+    before = _rollup_rows()
+    assert all(before.values())
+    rebuild_rollups(*span)
+    assert _rollup_rows() == before
