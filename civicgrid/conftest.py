@@ -33,9 +33,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         names = getattr(item, "fixturenames", ())
         live = "live_server" in names
-        if not live and "transactional_db" not in names:
-            continue
         marker = item.get_closest_marker("django_db")
+        committing = marker is not None and marker.kwargs.get("transaction")
+        if not live and "transactional_db" not in names and not committing:
+            continue
         kwargs = dict(marker.kwargs) if marker else {}
         kwargs["transaction"] = True
         if live and item.get_closest_marker("browser"):
