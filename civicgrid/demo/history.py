@@ -329,7 +329,7 @@ def fact_of(sim: CaseSim) -> Fact:
     return compute(row, deadlines, events)
 
 
-def _rows(objs: list[Any]) -> list[dict[str, Any]]:
+def instance_rows(objs: list[Any]) -> list[dict[str, Any]]:
     """Model instances as {attname: value}, the primary key left out when unset."""
     if not objs:
         return []
@@ -347,13 +347,13 @@ def _rows(objs: list[Any]) -> list[dict[str, Any]]:
 def write_sims(sims: list[CaseSim]) -> tuple[int, int, int]:
     """Insert the rows of simulated cases and their facts, in the caller's transaction.
     The cases keep the ``created_at``/``updated_at`` the services would have stamped."""
-    insert_rows(Case, _rows([s.case for s in sims]))
+    insert_rows(Case, instance_rows([s.case for s in sims]))
     approvals = [a for s in sims for a in s.approvals]
-    insert_rows(Approval, _rows(approvals))
+    insert_rows(Approval, instance_rows(approvals))
     events = [e for s in sims for e in s.events]
-    insert_rows(CaseEvent, _rows(events))
+    insert_rows(CaseEvent, instance_rows(events))
     deadlines = [d for s in sims for d in s.deadlines]
-    insert_rows(Deadline, _rows(deadlines))
+    insert_rows(Deadline, instance_rows(deadlines))
     write_facts([fact_of(s) for s in sims])
     return len(events), len(deadlines), len(approvals)
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import IntegrityError, connection, connections, transaction
 
 from civicgrid.cases.models import Case, CaseEvent, Channel, Deadline
-from civicgrid.demo.history import fact_of
+from civicgrid.demo.history import fact_of, instance_rows
 from civicgrid.demo.history_engine import CaseSim
 from civicgrid.stats import pgcopy, rollups
 
@@ -55,9 +54,9 @@ class Batch:
                 pgcopy.send(copy)
         else:
             sims = self.sims
-            rollups.insert_rows(Case, _rows([s.case for s in sims]))
-            rollups.insert_rows(CaseEvent, _rows([e for s in sims for e in s.events]))
-            rollups.insert_rows(Deadline, _rows([d for s in sims for d in s.deadlines]))
+            rollups.insert_rows(Case, instance_rows([s.case for s in sims]))
+            rollups.insert_rows(CaseEvent, instance_rows([e for s in sims for e in s.events]))
+            rollups.insert_rows(Deadline, instance_rows([d for s in sims for d in s.deadlines]))
         rollups.record_prepared_intake(self.facts)
 
 
@@ -125,17 +124,6 @@ class Writer:
         finally:
             self.pool.submit(connections.close_all).result()
             self.pool.shutdown()
-
-
-def _rows(objs: list[Any]) -> list[dict[str, Any]]:
-    if not objs:
-        return []
-    fields = [
-        f.attname
-        for f in objs[0]._meta.concrete_fields
-        if not (f.primary_key and getattr(objs[0], f.attname) is None)
-    ]
-    return [{name: getattr(o, name) for name in fields} for o in objs]
 
 
 __all__ = ["Batch", "Writer", "commit"]
