@@ -150,6 +150,8 @@ def tables() -> Tables:
         "HandlingUnit": "grids.HandlingUnit",
         "User": "accounts.User",
         "Membership": "accounts.Membership",
+        "CaseFact": "stats.CaseFact",
+        "PersonFact": "stats.PersonFact",
     }
     return Tables({k: apps.get_model(v) for k, v in names.items()})
 
@@ -226,6 +228,13 @@ class Calendar:
         self.cum = np.concatenate([[0], np.cumsum(self.length)[:-1]])
         self.cum_end = self.cum + self.length
         self.cw = np.cumsum(work)
+        #: Each day, and the first day of its month, as days since 2000-01-01 (a date's
+        #: binary COPY form).
+        since = (first - dt.date(2000, 1, 1)).days
+        self.date2000 = since + np.arange(n, dtype=np.int64)
+        self.month2000 = np.array(
+            [(d.replace(day=1) - dt.date(2000, 1, 1)).days for d in days[:n]], dtype=np.int64
+        )
 
     @classmethod
     def load(cls, conn: Any, t: Tables, tz: str, first: dt.date, last: dt.date) -> Calendar:
@@ -270,6 +279,20 @@ class Calendar:
             raise ValueError("a time outside the calendar's range")
         return d
 
+    def office(self, t: np.ndarray, d: np.ndarray | None = None) -> np.ndarray:
+        """Office seconds of the calendar from ``first`` up to the moments ``t`` (of
+        days ``d``): the coordinate ``due`` adds working hours on, and whose difference
+        is ``workcalendar.working_seconds_between``."""
+        if d is None:
+            d = self.day_of(t)
+        sod = t - self.midnight[d]
+        p = self.p[d]
+        inside = np.clip(sod - p[:, 0], 0, self.len1[d]) + np.clip(
+            sod - p[:, 2], 0, p[:, 3] - p[:, 2]
+        )
+        out: np.ndarray = self.cum[d] + np.where(self.work[d], inside, 0)
+        return out
+
     def due(self, start: np.ndarray, amount: np.ndarray, unit: np.ndarray) -> np.ndarray:
         """Deadlines (Unix seconds) of ``amount`` ``unit`` from ``start``."""
         out = np.empty(len(start), dtype=np.int64)
@@ -287,14 +310,8 @@ class Calendar:
             out[np.flatnonzero(wd)[zero]] = start[wd][zero]
         wh = unit == WORK_HOURS
         if wh.any():
-            s, dd = start[wh], d[wh]
-            sod = s - self.midnight[dd]
-            p = self.p[dd]
-            inside = np.clip(sod - p[:, 0], 0, self.len1[dd]) + np.clip(
-                sod - p[:, 2], 0, p[:, 3] - p[:, 2]
-            )
-            w = self.cum[dd] + np.where(self.work[dd], inside, 0)
-            target = w + np.rint(amount[wh] * 3600).astype(np.int64)
+            s = start[wh]
+            target = self.office(s, d[wh]) + np.rint(amount[wh] * 3600).astype(np.int64)
             day = np.searchsorted(self.cum_end, target, side="left")
             if day.max(initial=0) >= len(self.work):
                 raise ValueError("a deadline beyond the calendar's range")
@@ -891,6 +908,88 @@ def copy_columns(
             cp.write_row(row)
 
 
+#: Big-endian NumPy types of the binary COPY form of fixed-width PostgreSQL types (a
+#: date: days since 2000-01-01).
+BINARY_DTYPE = {
+    "smallint": ">i2",
+    "integer": ">i4",
+    "bigint": ">i8",
+    "boolean": "u1",
+    "date": ">i4",
+}
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # flags and header extension: none
+COPY_TRAILER = b"\xff\xff"
+
+
+def copy_arrays(
+    conn: Any,
+    table: str,
+    fixed: list[tuple[str, np.ndarray]],
+    texts: list[tuple[str, np.ndarray, Sequence[str]]],
+    types: dict[str, tuple[str, str]],
+) -> None:
+    """COPY rows into ``table`` in binary format, the stream made by NumPy: ``fixed``
+    (column, values) of fixed-width types and ``texts`` (column, codes, choices) of text
+    columns, no NULLs. For tables of many numbers (the statistics facts: 100 columns)
+    this is some 50 times faster than ``write_row``, which converts every value.
+
+    Each row is a packed record (field count, then length and value of each fixed
+    column) followed by its text fields; the rows' texts are few combinations, made
+    once each, and the rows cut out of a (rows × widest row) byte array."""
+    n = len(fixed[0][1]) if fixed else len(texts[0][1])
+    if not n:
+        return
+    layout: list[tuple[str, str]] = [("count", ">i2")]
+    for i, (column, _) in enumerate(fixed):
+        kind = BINARY_DTYPE.get(types[column][0])
+        if kind is None:
+            raise RuntimeError(f"casegen: no binary COPY form for {table}.{column}")
+        layout += [(f"l{i}", ">i4"), (f"v{i}", kind)]
+    record = np.empty(n, dtype=np.dtype(layout))
+    record["count"] = len(fixed) + len(texts)
+    for i, (_, values) in enumerate(fixed):
+        record[f"l{i}"] = record.dtype[f"v{i}"].itemsize
+        record[f"v{i}"] = values
+    head = record.view(np.uint8).reshape(n, record.itemsize)
+    if texts:
+        combo = np.zeros(n, dtype=np.int64)
+        for _, codes, choices in texts:
+            combo = combo * len(choices) + codes
+        uniq, inverse = np.unique(combo, return_inverse=True)
+        tails = []
+        for value in uniq.tolist():
+            parts = []
+            for _, _, choices in reversed(texts):
+                value, code = divmod(value, len(choices))
+                data = choices[code].encode()
+                parts.append(len(data).to_bytes(4, "big") + data)
+            tails.append(b"".join(reversed(parts)))
+        width = max(len(x) for x in tails)
+        tail = np.zeros((len(tails), width), dtype=np.uint8)
+        for i, x in enumerate(tails):
+            tail[i, : len(x)] = np.frombuffer(x, dtype=np.uint8)
+        size = np.array([len(x) for x in tails])[inverse]
+        rows = np.empty((n, record.itemsize + width), dtype=np.uint8)
+        rows[:, : record.itemsize] = head
+        rows[:, record.itemsize :] = tail[inverse]
+        body = rows[np.arange(rows.shape[1])[None, :] < (record.itemsize + size)[:, None]]
+    else:
+        body = head.ravel()
+    names = ", ".join(q(c) for c, _ in fixed) + "".join(f", {q(c)}" for c, _, _ in texts)
+    if not fixed:
+        names = names.lstrip(", ")
+    with (
+        conn.cursor() as cur,
+        cur.copy(f"COPY {q(table)} ({names}) FROM STDIN (FORMAT binary)") as cp,
+    ):
+        cp.write(COPY_SIGNATURE)
+        step = 1 << 24
+        data = memoryview(body.data).cast("B")
+        for start in range(0, len(data), step):
+            cp.write(data[start : start + step])
+        cp.write(COPY_TRAILER)
+
+
 # -- secondary indexes and foreign keys during a load ----------------------------------------
 def drop_secondary(conn: Any, table: str) -> list[str]:
     """Drop the indexes (but the primary key) and the unique and foreign-key
@@ -934,6 +1033,8 @@ class Result:
     events: int = 0
     deadlines: int = 0
     approvals: int = 0
+    case_facts: int = 0
+    person_facts: int = 0
     staff_added: int = 0
     first_id: int = 0
     last_id: int = 0
@@ -946,6 +1047,8 @@ class Result:
             "events": self.events,
             "deadlines": self.deadlines,
             "approvals": self.approvals,
+            "case_facts": self.case_facts,
+            "person_facts": self.person_facts,
             "staff_added": self.staff_added,
             "first_id": self.first_id,
             "last_id": self.last_id,
@@ -985,6 +1088,7 @@ def generate(
     flow: str = "full",
     chunk: int = DEFAULT_CHUNK,
     rebuild_indexes: bool | None = None,
+    facts: bool = False,
     progress: Callable[[str], None] = say,
 ) -> Result:
     """Add ``n`` cases (with their events, deadlines, approvals) to the database of
@@ -995,6 +1099,11 @@ def generate(
     dispatch benchmark. ``rebuild_indexes`` (default: when ``n`` is at least 50,000
     and at least half the rows already there) drops the secondary indexes and foreign
     keys of the four tables for the load and rebuilds them after it.
+
+    ``facts=True`` also writes the cases' statistics facts (``stats_casefact``,
+    ``stats_personfact``: what ``stats.facts.compute`` stores for each case), from the
+    same arrays, so that nobody has to compute them from the events afterwards
+    (``bench/casestats.py``, minutes a million). The rollups are not written.
     """
     t = tables()
     result = Result()
@@ -1013,25 +1122,41 @@ def generate(
         approval_base = int(
             _fetch(conn, f"SELECT coalesce(max(id), 0) FROM {t.table('Approval')}")[0][0]
         )
+        rules = FactRules.load(world) if facts else None
+        person_base = int(
+            _fetch(conn, f"SELECT coalesce(max(id), 0) FROM {t.table('PersonFact')}")[0][0]
+        )
     if rebuild_indexes is None:
         rebuild_indexes = n >= 50_000 and n >= existing[0] / 2
     rng = np.random.default_rng([seed, first_id])
     with phase("reception times"):
         received = _reception_times(rng, n, now_s, days, cal)
     conn.execute("SET synchronous_commit = off")
-    writer = Writer(conn, t, world)
+    writer = Writer(conn, t, world, person_id=person_base)
+    models = (*MODELS, *(FACT_MODELS if facts else ()))
     remake: list[tuple[str, list[str]]] = []
     try:
         if rebuild_indexes:
             with phase("drop indexes"), conn.transaction():
-                for model in ("CaseEvent", "Deadline", "Approval", "Case"):
+                for model in ("CaseEvent", "Deadline", "Approval", *FACT_MODELS[::-1], "Case"):
+                    if model in FACT_MODELS and not facts:
+                        continue
                     remake.append((model, drop_secondary(conn, t.raw_table(model))))
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
             ids = np.arange(first_id + start, first_id + stop, dtype=np.int64)
             with phase("plan"):
                 plan = _plan_chunk(
-                    rng, world, stories, cal, ids, received[start:stop], now_s, flow, approval_base
+                    rng,
+                    world,
+                    stories,
+                    cal,
+                    ids,
+                    received[start:stop],
+                    now_s,
+                    flow,
+                    approval_base,
+                    rules,
                 )
             approval_base += len(plan["approvals"]["id"])
             with conn.transaction():
@@ -1040,6 +1165,9 @@ def generate(
             result.events += len(plan["events"]["case"])
             result.deadlines += len(plan["deadlines"]["case"])
             result.approvals += len(plan["approvals"]["id"])
+            if rules is not None:
+                result.case_facts += len(plan["casefacts"]["case"])
+                result.person_facts += len(plan["personfacts"]["case"])
             for s, c in zip(*np.unique(plan["cases"]["status"], return_counts=True), strict=True):
                 result.statuses[STATUSES[s]] = result.statuses.get(STATUSES[s], 0) + int(c)
             if n > chunk:
@@ -1056,12 +1184,13 @@ def generate(
                 if statements:
                     progress(f"    casegen: {len(statements)} indexes/keys of {model} rebuilt")
     with phase("analyze"):
-        for model in ("Case", "CaseEvent", "Deadline", "Approval"):
+        for model in models:
             table = t.raw_table(model)
-            conn.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT coalesce(max(id), 1) FROM {q(table)}))"
-            )
+            if t.models[model]._meta.pk.column == "id":  # not CaseFact's (case_id)
+                conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT coalesce(max(id), 1) FROM {q(table)}))"
+                )
             conn.execute(f"ANALYZE {q(table)}")
         conn.execute("RESET synchronous_commit")
     result.first_id = first_id
@@ -1140,6 +1269,7 @@ def _plan_chunk(
     now_s: int,
     flow: str,
     approval_base: int,
+    rules: FactRules | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     n = len(ids)
     grid = rng.integers(0, len(world.grid_ids), n)
@@ -1408,7 +1538,43 @@ def _plan_chunk(
         "closed": closed_at,
         "updated": updated,
     }
-    return {"cases": cases, "events": events, "deadlines": deadlines, "approvals": approvals}
+    plan = {"cases": cases, "events": events, "deadlines": deadlines, "approvals": approvals}
+    if rules is not None:
+        plan["casefacts"], plan["personfacts"] = _fact_plan(
+            rules,
+            cal,
+            FactInputs(
+                ids=ids,
+                received=received,
+                status=status,
+                channel=channel,
+                request_type=request_type,
+                category=world.cat_ids[cat],
+                grid=grid,
+                lead=cases["lead"],
+                returns=cases["returns"],
+                rework=cases["rework"],
+                urges=cases["urges"],
+                satisfaction=cases["satisfaction"],
+                closed_at=closed_at,
+                executed=executed,
+                action=action,
+                to_status=stories.status[story],
+                d_row=d_row,
+                d_stage=d_stage,
+                d_due=due,
+                d_finished=finished,
+                d_overdue=overdue_at,
+                d_close=close_slot,
+                e_row=e_row,
+                e_slot=e_slot,
+                e_action=e_action,
+                e_at=e_at,
+                e_actor=e_actor,
+                e_role=e_role_idx,
+            ),
+        )
+    return plan
 
 
 def _numbers(cal: Calendar, ids: np.ndarray, received: np.ndarray) -> np.ndarray:
@@ -1432,8 +1598,299 @@ def _tracking_codes(ids: np.ndarray) -> np.ndarray:
     return chars.view("S10").ravel()
 
 
+# -- statistics facts ------------------------------------------------------------------------
+@dataclass
+class FactRules:
+    """``stats.facts.compute``'s rules on casegen's action and status codes (indexes into
+    ``ACTIONS``, ``STATUSES``, ``ROLE_NAMES``), taken from civicgrid's own constants so
+    that a change there changes the generated facts too."""
+
+    round_start: list[int]
+    dispatching: list[int]
+    not_work: list[int]
+    handles: list[int]
+    extension_requests: list[int]
+    extensions: list[int]
+    person_counter: np.ndarray  # action -> index into PERSON_COUNTERS (-1: none)
+    open_statuses: list[int]
+    invalid_statuses: list[int]  # voided, merged, rejected: a report that was not valid
+    intake_role: np.ndarray  # channel -> role index of an intake event without a role
+    public: np.ndarray  # channel -> whether its cases count as the public's reports
+    case_counters: tuple[str, ...]
+    person_counters: tuple[str, ...]
+    bounds_hours: np.ndarray  # of the handling-time histogram
+    grid_nodes: np.ndarray  # [grid, 4]: ids of its ancestors by level
+
+    @classmethod
+    def load(cls, world: World) -> FactRules:
+        from civicgrid.cases.models import OPEN_STATUSES, Action, Status
+        from civicgrid.stats import conf
+        from civicgrid.stats import facts as f
+        from civicgrid.stats.counters import (
+            CASE_COUNTERS,
+            DURATION_BOUNDS_HOURS,
+            PERSON_COUNTERS,
+        )
+        from civicgrid.stats.counters import STAGES as COUNTED_STAGES
+
+        if tuple(COUNTED_STAGES) != tuple(STAGES):
+            raise RuntimeError("casegen: its STAGES differ from stats.counters.STAGES")
+
+        def codes(actions: Any) -> list[int]:
+            return [A[str(a)] for a in actions if str(a) in A]
+
+        person = np.full(len(ACTIONS), -1, dtype=np.int64)
+        for action, counter in f.PERSON_ACTION.items():
+            if str(action) in A:
+                person[A[str(action)]] = PERSON_COUNTERS.index(counter)
+        public = {str(c) for c in conf.get("public_channels")}
+        return cls(
+            round_start=codes(f.ROUND_START),
+            dispatching=codes(f.DISPATCHING),
+            not_work=codes(f.NOT_WORK),
+            handles=codes([Action.HANDLE, Action.SELF_HANDLE]),
+            extension_requests=codes([Action.REQUEST_EXTENSION]),
+            extensions=codes([Action.APPROVE_EXTENSION]),
+            person_counter=person,
+            open_statuses=[S[str(s)] for s in OPEN_STATUSES if str(s) in S],
+            invalid_statuses=[S[str(s)] for s in (Status.VOIDED, Status.MERGED, Status.REJECTED)],
+            intake_role=np.array(
+                [ROLE_NAMES.index(f.INTAKE_ROLE.get(c, "")) for c in CHANNELS], dtype=np.int64
+            ),
+            public=np.array([c in public for c in CHANNELS]),
+            case_counters=tuple(CASE_COUNTERS),
+            person_counters=tuple(PERSON_COUNTERS),
+            bounds_hours=np.array(DURATION_BOUNDS_HOURS, dtype=float),
+            grid_nodes=np.array([f.nodes_of(p) for p in world.grid_paths], dtype=np.int64),
+        )
+
+
+@dataclass
+class FactInputs:
+    """What ``_plan_chunk`` knows of a chunk that the facts are made of."""
+
+    ids: np.ndarray
+    received: np.ndarray
+    status: np.ndarray
+    channel: np.ndarray
+    request_type: np.ndarray
+    category: np.ndarray  # ids
+    grid: np.ndarray  # grid index
+    lead: np.ndarray  # lead unit id, 0 none
+    returns: np.ndarray
+    rework: np.ndarray
+    urges: np.ndarray
+    satisfaction: np.ndarray  # 0 none
+    closed_at: np.ndarray  # NULL_TS none
+    executed: np.ndarray  # [case, slot]
+    action: np.ndarray  # [case, slot]
+    to_status: np.ndarray  # [case, slot]
+    d_row: np.ndarray  # deadlines: case row, stage, due, finished, overdue, closing slot
+    d_stage: np.ndarray
+    d_due: np.ndarray
+    d_finished: np.ndarray
+    d_overdue: np.ndarray
+    d_close: np.ndarray
+    e_row: np.ndarray  # events (the steps, not the sweep's marks): row-major over executed
+    e_slot: np.ndarray
+    e_action: np.ndarray
+    e_at: np.ndarray
+    e_actor: np.ndarray
+    e_role: np.ndarray  # index into ROLE_NAMES
+
+
+def _fact_plan(
+    rules: FactRules, cal: Calendar, x: FactInputs
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The ``CaseFact`` and ``PersonFact`` rows of a chunk's cases, as ``facts.compute``
+    makes them from the rows casegen writes: field name -> values ("grid_idx", "channel",
+    "request_type" and "role" as codes). Everything is a sum over the executed steps
+    and the deadlines of the chunk (no per-case Python)."""
+    n = len(x.ids)
+    executed, action = x.executed, x.action
+    c: dict[str, np.ndarray] = {}
+
+    def steps(codes: list[int]) -> np.ndarray:
+        return executed & np.isin(action, codes)
+
+    status = x.status
+    is_open = np.isin(status, rules.open_statuses)
+    closed = status == S["closed"]
+    c["received"] = np.ones(n, dtype=np.int64)
+    c["open"] = is_open
+    c["closed"] = closed
+    c["rejected"] = status == S["rejected"]
+    c["voided"] = status == S["voided"]
+    c["merged"] = status == S["merged"]
+    c["parked"] = status == S["parked"]
+    filed = (executed & (x.to_status == S["filed"])).any(axis=1)
+    extensions = steps(rules.extensions).sum(axis=1)
+    c["filed"] = filed
+    c["filed_public"] = filed & rules.public[x.channel]
+    # Dispatch rounds (``facts._rounds``): a step's round is the number of round starts
+    # (dispatch, re-dispatch, reopen) up to it; a dispatch's round was sent back or
+    # reworked when a send-back or failed verification lies in the same round.
+    rnd = np.cumsum(steps(rules.round_start), axis=1)
+    back = np.zeros((n, int(rnd.max(initial=0)) + 1), dtype=bool)
+    rework = np.zeros_like(back)
+    sent = executed & (action == A["send_back"])
+    failed = executed & (action == A["verify_fail"])
+    for r in range(1, back.shape[1]):
+        this = rnd == r
+        back[:, r] = (sent & this).any(axis=1)
+        rework[:, r] = (failed & this).any(axis=1)
+    back_of = np.take_along_axis(back, rnd, axis=1)
+    rework_of = np.take_along_axis(rework, rnd, axis=1)
+    disp = steps(rules.dispatching)
+    c["dispatches"] = disp.sum(axis=1)
+    c["dispatched"] = c["dispatches"] > 0
+    c["accurate_dispatches"] = (disp & ~back_of).sum(axis=1)
+    c["reworked_dispatches"] = (disp & rework_of).sum(axis=1)
+    c["handled"] = steps(rules.handles).sum(axis=1)
+    c["extension_requests"] = steps(rules.extension_requests).sum(axis=1)
+    c["extensions"] = extensions
+    c["extended_cases"] = extensions > 0
+    c["deferred"] = is_open & (extensions > 0) & (status != S["parked"])
+    c["sent_back"] = x.returns
+    c["reworked"] = x.rework
+    c["reworked_cases"] = x.rework > 0
+    c["reopened"] = np.zeros(n, dtype=np.int64)  # no story reopens
+    c["reopened_cases"] = np.zeros(n, dtype=bool)
+    c["ever_closed"] = closed
+    c["urged"] = x.urges
+    c["urged_cases"] = x.urges > 0
+
+    # Deadlines: done, on time, overdue and still open, by stage; late at any stage.
+    done = x.d_finished != NULL_TS
+    ontime = done & (x.d_finished <= x.d_due)
+    marked = x.d_overdue != NULL_TS
+    open_late = ~done & marked
+    slot = x.d_row * len(STAGES) + x.d_stage
+
+    def by_stage(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(slot[mask], minlength=n * len(STAGES)).reshape(n, len(STAGES))
+
+    for what, mask in (("done", done), ("ontime", ontime), ("overdue_open", open_late)):
+        counts = by_stage(mask)
+        for i, stage_name in enumerate(STAGES):
+            c[f"{stage_name}_{what}"] = counts[:, i]
+    late = np.bincount(x.d_row[(done & ~ontime) | marked], minlength=n) > 0
+    late_open = np.bincount(x.d_row[open_late], minlength=n) > 0
+    c["overdue"] = late
+    c["overdue_open"] = is_open & late_open
+    c["closed_ontime"] = closed & ~late
+
+    followed = x.satisfaction > 0
+    c["followed_up"] = followed
+    for level in range(1, 6):
+        c[f"sat_{level}"] = followed & (x.satisfaction == level)
+    timed = closed & (x.closed_at != NULL_TS)
+    end = np.where(timed, x.closed_at, x.received)
+    seconds = np.where(timed, np.maximum(0, end - x.received), 0)
+    c["handle_seconds"] = seconds
+    c["work_seconds"] = np.where(timed, np.maximum(0, cal.office(end) - cal.office(x.received)), 0)
+    bucket = np.searchsorted(rules.bounds_hours, seconds / 3600, side="left")
+    for i in range(len(rules.bounds_hours) + 1):
+        c[f"dur_{i:02d}"] = timed & (bucket == i)
+    missing = set(rules.case_counters) - set(c)
+    if missing:
+        raise RuntimeError(f"casegen: no rule for the case counters {sorted(missing)}")
+
+    day = cal.day_of(x.received)
+    nodes = rules.grid_nodes[x.grid]
+    case_facts = {
+        "case": x.ids,
+        "day": cal.date2000[day],
+        "month": cal.month2000[day],
+        "node0": nodes[:, 0],
+        "node1": nodes[:, 1],
+        "node2": nodes[:, 2],
+        "node3": nodes[:, 3],
+        "grid_idx": x.grid,
+        "category": x.category,
+        "unit": x.lead,
+        "channel": x.channel,
+        "request_type": x.request_type,
+        **{name: c[name] for name in rules.case_counters},
+    }
+
+    # -- people: every step with an actor, summed by (case, local day, user, role)
+    keep = (x.e_actor != 0) & ~np.isin(x.e_action, rules.not_work)
+    row, step_slot, act = x.e_row[keep], x.e_slot[keep], x.e_action[keep]
+    role = x.e_role[keep]
+    intake = (act == A["create"]) & (role == 0)
+    role = np.where(intake, rules.intake_role[x.channel[row]], role)
+    e_day = cal.day_of(x.e_at[keep])
+    users, user_code = np.unique(x.e_actor[keep], return_inverse=True)
+    # One key per (case row, day, role, user): bits enough for each part.
+    widths = [int(v).bit_length() for v in (n, len(cal.work), len(ROLE_NAMES), len(users))]
+    if sum(widths) > 62:
+        raise RuntimeError("casegen: a chunk too large for the person facts' keys")
+    key = row.astype(np.int64)
+    for part, width in zip((e_day, role, user_code), widths[1:], strict=True):
+        key = (key << width) | part.astype(np.int64)
+    groups, group = np.unique(key, return_inverse=True)
+    first = np.zeros(len(groups), dtype=np.int64)
+    first[group[::-1]] = np.arange(len(key))[::-1]  # an event of each group
+
+    p: dict[str, np.ndarray] = {}
+
+    def total(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(group[mask], minlength=len(groups))
+
+    everything = np.ones(len(key), dtype=bool)
+    p["events"] = total(everything)
+    counter = rules.person_counter[act]
+    for i, name in enumerate(rules.person_counters):
+        if name != "events":
+            p[name] = total(counter == i)
+    valid = filed & ~np.isin(status, rules.invalid_statuses)
+    p["valid_reports"] = total((act == A["create"]) & valid[row])
+    dispatching = np.isin(act, rules.dispatching)
+    p["accurate_dispatches"] = total(dispatching & ~back_of[row, step_slot])
+    p["reworked_dispatches"] = total(dispatching & rework_of[row, step_slot])
+    p["verify_fails"] = total(act == A["verify_fail"])
+    p["closes"] = p["closes"] + total(
+        (act == A["verify_pass"]) & (x.to_status[row, step_slot] == S["closed"])
+    )
+    # The stage each step finished (``facts.stage_finishers``): the deadline whose
+    # closing slot it is, when that deadline is finished.
+    event_of = np.full(executed.shape, -1, dtype=np.int64)
+    event_of[row, step_slot] = np.arange(len(row))
+    fin = done & (x.d_close < executed.shape[1])
+    finisher = event_of[x.d_row[fin], np.minimum(x.d_close[fin], executed.shape[1] - 1)]
+    has = finisher >= 0
+    for i, stage_name in enumerate(STAGES):
+        this = has & (x.d_stage[fin] == i)
+        p[f"{stage_name}_timed"] = np.bincount(group[finisher[this]], minlength=len(groups))
+        p[f"{stage_name}_ontime"] = np.bincount(
+            group[finisher[this & ontime[fin]]], minlength=len(groups)
+        )
+    missing = set(rules.person_counters) - set(p)
+    if missing:
+        raise RuntimeError(f"casegen: no rule for the person counters {sorted(missing)}")
+    g_row = row[first]
+    g_day = e_day[first]
+    g_nodes = nodes[g_row]
+    person_facts = {
+        "case": x.ids[g_row],
+        "day": cal.date2000[g_day],
+        "month": cal.month2000[g_day],
+        "user": users[user_code[first]],
+        "role": role[first],
+        "node0": g_nodes[:, 0],
+        "node1": g_nodes[:, 1],
+        "node2": g_nodes[:, 2],
+        "node3": g_nodes[:, 3],
+        "grid_idx": x.grid[g_row],
+        **{name: p[name] for name in rules.person_counters},
+    }
+    return case_facts, person_facts
+
+
 # -- rows ------------------------------------------------------------------------------------
 MODELS = ("Case", "CaseEvent", "Deadline", "Approval")
+FACT_MODELS = ("CaseFact", "PersonFact")
 ROLE_NAMES = ["", "call_taker", "dispatcher", "supervisor", "unit_handler", "grid_worker"]
 
 Columns = list[tuple[str, list[Any]]]
@@ -1442,11 +1899,13 @@ Columns = list[tuple[str, list[Any]]]
 class Writer:
     """Turns a chunk's plan into the rows of the four tables and COPYs them."""
 
-    def __init__(self, conn: Any, t: Tables, world: World) -> None:
+    def __init__(self, conn: Any, t: Tables, world: World, *, person_id: int = 0) -> None:
         self.conn = conn
         self.t = t
-        self.types = {m: column_types(conn, t.raw_table(m)) for m in MODELS}
+        self.types = {m: column_types(conn, t.raw_table(m)) for m in (*MODELS, *FACT_MODELS)}
         self.world = world
+        #: The last ``PersonFact`` id written (ids are given, the sequence set after).
+        self.person_id = person_id
         self.cat_labels = [name + "：" for name in world.cat_names]
         self.details = [d.split("{p}", 1) for d in DETAILS]
         self.numeric: dict[float, bytes] = {}
@@ -1478,6 +1937,49 @@ class Writer:
                 for start in range(0, n, 100_000):
                     sub = {k: v[start : start + 100_000] for k, v in part.items()}
                     copy_columns(self.conn, self.t.raw_table(model), build(sub), self.types[model])
+        for model, key in (("CaseFact", "casefacts"), ("PersonFact", "personfacts")):
+            if key not in plan:
+                continue
+            part = plan[key]
+            n = len(part["case"])
+            with phase(f"copy {key}"):
+                for start in range(0, n, 100_000):
+                    sub = {k: v[start : start + 100_000] for k, v in part.items()}
+                    fixed, texts = self.fact_rows(model, sub)
+                    copy_arrays(self.conn, self.t.raw_table(model), fixed, texts, self.types[model])
+
+    def fact_rows(
+        self, model: str, f: dict[str, np.ndarray]
+    ) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, np.ndarray, Sequence[str]]]]:
+        """A chunk of ``_fact_plan``'s rows as ``copy_arrays`` columns."""
+        t = self.t
+        choices = {
+            "grid_idx": ("grid_path", self.world.grid_paths),
+            "channel": ("channel", CHANNELS),
+            "request_type": ("request_type", REQUEST_TYPES),
+            "role": ("role", ROLE_NAMES),
+        }
+        n = len(f["case"])
+        fixed: list[tuple[str, np.ndarray]] = []
+        texts: list[tuple[str, np.ndarray, Sequence[str]]] = []
+        if model == "PersonFact":
+            fixed.append((t.column(model, "id"), self.person_id + 1 + np.arange(n)))
+            self.person_id += n
+        for name, values in f.items():
+            if name in choices:
+                field_name, options = choices[name]
+                texts.append((t.column(model, field_name), values, options))
+            else:
+                fixed.append((t.column(model, name), values))
+        known = [choices[k][0] if k in choices else k for k in f]
+        for column, value in t.others(model, known):
+            if isinstance(value, bool | int):
+                fixed.append((column, np.full(n, value)))
+            elif isinstance(value, str):
+                texts.append((column, np.zeros(n, dtype=np.int64), [value]))
+            else:
+                raise RuntimeError(f"casegen: teach the facts' writer {model}'s {column}")
+        return fixed, texts
 
     def case_rows(self, c: dict[str, np.ndarray]) -> Columns:
         w = self.world
@@ -1676,6 +2178,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=float, default=365.0)
     parser.add_argument("--flow", choices=["full", "filed"], default="full")
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK)
+    parser.add_argument(
+        "--facts",
+        action="store_true",
+        help="also write the statistics facts (stats_casefact, stats_personfact)",
+    )
     args = parser.parse_args(argv)
 
     import psycopg
@@ -1696,7 +2203,13 @@ def main(argv: list[str] | None = None) -> int:
         with psycopg.connect(dsn, autocommit=True) as conn:
             t0 = time.perf_counter()
             result = generate(
-                conn, args.cases, seed=args.seed, days=args.days, flow=args.flow, chunk=args.chunk
+                conn,
+                args.cases,
+                seed=args.seed,
+                days=args.days,
+                flow=args.flow,
+                chunk=args.chunk,
+                facts=args.facts,
             )
             seconds = time.perf_counter() - t0
         report = result.as_dict() | {"total_seconds": round(seconds, 1)}

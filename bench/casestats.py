@@ -680,6 +680,63 @@ def compare_with_compute(case_ids: Sequence[int]) -> list[str]:
     return problems
 
 
+def compare_with_sql(conn: Any, lo: int, hi: int, *, show: int = 5) -> dict[str, Any]:
+    """The stored facts of the cases ``lo`` … ``hi`` (e.g. casegen's, ``generate(…,
+    facts=True)``) against those ``write_facts`` computes in SQL from the same cases'
+    rows: the stored ones are set aside, deleted, computed again, and the two sets
+    compared row by row (``EXCEPT ALL`` both ways; the person facts without their id).
+    Leaves the SQL's facts in place (equal when there are no differences)."""
+    n = _Names()
+    cf, pf = n.table("cf"), n.table("pf")
+    pf_cols = ", ".join(
+        q(str(f.column)) for f in n.models["pf"]._meta.concrete_fields if not f.primary_key
+    )
+    cf_cols = ", ".join(q(str(f.column)) for f in n.models["cf"]._meta.concrete_fields)
+    where = f"case_id BETWEEN {int(lo)} AND {int(hi)}"
+    out: dict[str, Any] = {"cases": 0, "person_rows": 0, "differences": [], "examples": []}
+    with conn.transaction():
+        conn.execute("DROP TABLE IF EXISTS sg_old_cf, sg_old_pf")
+        conn.execute(f"CREATE TEMP TABLE sg_old_cf AS SELECT {cf_cols} FROM {cf} WHERE {where}")
+        conn.execute(f"CREATE TEMP TABLE sg_old_pf AS SELECT {pf_cols} FROM {pf} WHERE {where}")
+        conn.execute(f"DELETE FROM {pf} WHERE {where}")
+        conn.execute(f"DELETE FROM {cf} WHERE {where}")
+    out["cases"] = conn.execute("SELECT count(*) FROM sg_old_cf").fetchone()[0]
+    out["person_rows"] = conn.execute("SELECT count(*) FROM sg_old_pf").fetchone()[0]
+    out["sql"] = write_facts(conn, progress=lambda _: None)
+    for name, old, cols, table in (
+        ("case facts", "sg_old_cf", cf_cols, cf),
+        ("person facts", "sg_old_pf", pf_cols, pf),
+    ):
+        for label, a, b in (
+            ("stored, not computed", f"SELECT {cols} FROM {old}", f"SELECT {cols} FROM {table}"),
+            ("computed, not stored", f"SELECT {cols} FROM {table}", f"SELECT {cols} FROM {old}"),
+        ):
+            rows = conn.execute(
+                f"SELECT * FROM ({a} WHERE {where} EXCEPT ALL {b} WHERE {where}) d ORDER BY case_id"
+            ).fetchall()
+            if rows:
+                out["differences"].append(f"{name}: {len(rows)} rows {label}")
+                out["examples"] += [f"{name} {label}: {r}" for r in rows[:show]]
+    return out
+
+
+def _django_on(dsn: str) -> None:
+    """Django on the database of ``dsn`` (for ``compare_with_compute``)."""
+    import os
+    import tempfile
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    from bench.pg import database_url
+
+    os.environ["DATABASE_URL"] = database_url(str(conninfo_to_dict(dsn)["dbname"]))
+    os.environ["CIVICGRID_VAR_DIR"] = tempfile.mkdtemp(prefix="civicgrid-casestats-")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "civicgrid.settings"
+    import django
+
+    django.setup()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -687,16 +744,60 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dsn", required=True, help="libpq connection string")
     parser.add_argument("--chunk", type=int, default=CHUNK)
     parser.add_argument("--jobs", type=int, default=1, help="connections writing at once")
+    parser.add_argument(
+        "--compute",
+        type=int,
+        default=0,
+        metavar="N",
+        help="check: the stored facts of N cases (evenly spread) against facts.compute "
+        "of their rows, instead of writing facts",
+    )
+    parser.add_argument(
+        "--against-sql",
+        default="",
+        metavar="LO:HI",
+        help="check: the stored facts of the cases LO … HI (casegen's) against those "
+        "this module computes in SQL for them (rewrites them), instead of writing facts",
+    )
     args = parser.parse_args(argv)
     import psycopg
 
     from bench import casegen
 
+    if args.compute:
+        _django_on(args.dsn)
     casegen.setup_django_once()
+    bad = 0
     with psycopg.connect(args.dsn, autocommit=True) as conn:
-        result = write_facts(conn, chunk=args.chunk, jobs=args.jobs)
-    say(str(result))
-    return 0
+        if args.compute:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT case_id FROM {_Names().table('cf')} ORDER BY case_id"
+                ).fetchall()
+            ]
+            step = max(1, len(ids) // args.compute)
+            sample = ids[::step][: args.compute]
+            problems: list[str] = []
+            for start in range(0, len(sample), 2000):
+                problems += compare_with_compute(sample[start : start + 2000])
+            say(f"facts.compute: {len(sample):,} cases, {len(problems)} differences")
+            for line in problems[:10]:
+                say("  " + line)
+            bad += len(problems)
+        if args.against_sql:
+            lo, hi = (int(x) for x in args.against_sql.split(":"))
+            result = compare_with_sql(conn, lo, hi)
+            say(
+                f"SQL facts: {result['cases']:,} cases, {result['person_rows']:,} person rows, "
+                f"{len(result['differences'])} differences {result['differences']}"
+            )
+            for line in result["examples"]:
+                say("  " + line)
+            bad += len(result["differences"])
+        if not args.compute and not args.against_sql:
+            say(str(write_facts(conn, chunk=args.chunk, jobs=args.jobs)))
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":
