@@ -921,6 +921,19 @@ COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # flags and header extensio
 COPY_TRAILER = b"\xff\xff"
 
 
+_SCRATCH: dict[str, np.ndarray] = {}
+
+
+def _scratch(name: str, size: int, dtype: Any = np.uint8) -> np.ndarray:
+    """A buffer of ``size`` bytes kept between calls: the pages of a fresh array of
+    100 MB cost more to fault in than the copies into it."""
+    buf = _SCRATCH.get(name)
+    if buf is None or len(buf) < size:
+        buf = _SCRATCH[name] = np.empty(size, dtype=np.uint8)
+    out: np.ndarray = buf[:size].view(dtype)
+    return out
+
+
 def copy_arrays(
     conn: Any,
     table: str,
@@ -931,11 +944,11 @@ def copy_arrays(
     """COPY rows into ``table`` in binary format, the stream made by NumPy: ``fixed``
     (column, values) of fixed-width types and ``texts`` (column, codes, choices) of text
     columns, no NULLs. For tables of many numbers (the statistics facts: 100 columns)
-    this is some 50 times faster than ``write_row``, which converts every value.
+    this is many times faster than ``write_row``, which converts every value.
 
     Each row is a packed record (field count, then length and value of each fixed
-    column) followed by its text fields; the rows' texts are few combinations, made
-    once each, and the rows cut out of a (rows × widest row) byte array."""
+    column, then room for the widest text fields); the rows' texts are a few
+    combinations, each made once, and the rows are cut to their length at the end."""
     n = len(fixed[0][1]) if fixed else len(texts[0][1])
     if not n:
         return
@@ -945,18 +958,14 @@ def copy_arrays(
         if kind is None:
             raise RuntimeError(f"casegen: no binary COPY form for {table}.{column}")
         layout += [(f"l{i}", ">i4"), (f"v{i}", kind)]
-    record = np.empty(n, dtype=np.dtype(layout))
-    record["count"] = len(fixed) + len(texts)
-    for i, (_, values) in enumerate(fixed):
-        record[f"l{i}"] = record.dtype[f"v{i}"].itemsize
-        record[f"v{i}"] = values
-    head = record.view(np.uint8).reshape(n, record.itemsize)
+    head = np.dtype(layout).itemsize
+    tails: list[bytes] = []
+    inverse = np.zeros(n, dtype=np.int64)
     if texts:
         combo = np.zeros(n, dtype=np.int64)
         for _, codes, choices in texts:
             combo = combo * len(choices) + codes
         uniq, inverse = np.unique(combo, return_inverse=True)
-        tails = []
         for value in uniq.tolist():
             parts = []
             for _, _, choices in reversed(texts):
@@ -964,27 +973,41 @@ def copy_arrays(
                 data = choices[code].encode()
                 parts.append(len(data).to_bytes(4, "big") + data)
             tails.append(b"".join(reversed(parts)))
-        width = max(len(x) for x in tails)
+    width = max((len(x) for x in tails), default=0)
+    if width:
+        layout.append(("tail", f"V{width}"))
+    dtype = np.dtype(layout)
+    record = _scratch("record", n * dtype.itemsize, dtype)
+    blank = np.zeros((), dtype=dtype)
+    blank["count"] = len(fixed) + len(texts)
+    for i in range(len(fixed)):
+        blank[f"l{i}"] = dtype[f"v{i}"].itemsize
+    rows = record.view(np.uint8).reshape(n, dtype.itemsize)
+    rows[...] = np.frombuffer(blank.tobytes(), dtype=np.uint8)  # a structured fill is slow
+    for i, (_, values) in enumerate(fixed):
+        record[f"v{i}"] = values
+    if width:
         tail = np.zeros((len(tails), width), dtype=np.uint8)
         for i, x in enumerate(tails):
             tail[i, : len(x)] = np.frombuffer(x, dtype=np.uint8)
-        size = np.array([len(x) for x in tails])[inverse]
-        rows = np.empty((n, record.itemsize + width), dtype=np.uint8)
-        rows[:, : record.itemsize] = head
-        rows[:, record.itemsize :] = tail[inverse]
-        body = rows[np.arange(rows.shape[1])[None, :] < (record.itemsize + size)[:, None]]
+        rows[:, head:] = tail[inverse]
+        size = head + np.array([len(x) for x in tails])[inverse]
+        if (size == dtype.itemsize).all():
+            body = rows.ravel()
+        else:
+            keep = _scratch("keep", n * dtype.itemsize, bool).reshape(n, dtype.itemsize)
+            np.less(np.arange(dtype.itemsize)[None, :], size[:, None], out=keep)
+            body = rows[keep]
     else:
-        body = head.ravel()
-    names = ", ".join(q(c) for c, _ in fixed) + "".join(f", {q(c)}" for c, _, _ in texts)
-    if not fixed:
-        names = names.lstrip(", ")
+        body = rows.ravel()
+    names = ", ".join([q(c) for c, _ in fixed] + [q(c) for c, _, _ in texts])
     with (
         conn.cursor() as cur,
         cur.copy(f"COPY {q(table)} ({names}) FROM STDIN (FORMAT binary)") as cp,
     ):
         cp.write(COPY_SIGNATURE)
         step = 1 << 24
-        data = memoryview(body.data).cast("B")
+        data = memoryview(body).cast("B")
         for start in range(0, len(data), step):
             cp.write(data[start : start + step])
         cp.write(COPY_TRAILER)
@@ -1123,6 +1146,7 @@ def generate(
             _fetch(conn, f"SELECT coalesce(max(id), 0) FROM {t.table('Approval')}")[0][0]
         )
         rules = FactRules.load(world) if facts else None
+        prefixes = Prefixes.build(rules, stories) if rules is not None else None
         person_base = int(
             _fetch(conn, f"SELECT coalesce(max(id), 0) FROM {t.table('PersonFact')}")[0][0]
         )
@@ -1157,6 +1181,7 @@ def generate(
                     flow,
                     approval_base,
                     rules,
+                    prefixes,
                 )
             approval_base += len(plan["approvals"]["id"])
             with conn.transaction():
@@ -1270,6 +1295,7 @@ def _plan_chunk(
     flow: str,
     approval_base: int,
     rules: FactRules | None = None,
+    prefixes: Prefixes | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     n = len(ids)
     grid = rng.integers(0, len(world.grid_ids), n)
@@ -1539,9 +1565,11 @@ def _plan_chunk(
         "updated": updated,
     }
     plan = {"cases": cases, "events": events, "deadlines": deadlines, "approvals": approvals}
-    if rules is not None:
+    if rules is not None and prefixes is not None:
         plan["casefacts"], plan["personfacts"] = _fact_plan(
             rules,
+            prefixes,
+            stories,
             cal,
             FactInputs(
                 ids=ids,
@@ -1557,9 +1585,8 @@ def _plan_chunk(
                 urges=cases["urges"],
                 satisfaction=cases["satisfaction"],
                 closed_at=closed_at,
-                executed=executed,
-                action=action,
-                to_status=stories.status[story],
+                story=story,
+                n_exec=n_exec,
                 d_row=d_row,
                 d_stage=d_stage,
                 d_due=due,
@@ -1682,9 +1709,8 @@ class FactInputs:
     urges: np.ndarray
     satisfaction: np.ndarray  # 0 none
     closed_at: np.ndarray  # NULL_TS none
-    executed: np.ndarray  # [case, slot]
-    action: np.ndarray  # [case, slot]
-    to_status: np.ndarray  # [case, slot]
+    story: np.ndarray
+    n_exec: np.ndarray  # the steps executed: a prefix of the story
     d_row: np.ndarray  # deadlines: case row, stage, due, finished, overdue, closing slot
     d_stage: np.ndarray
     d_due: np.ndarray
@@ -1699,20 +1725,63 @@ class FactInputs:
     e_role: np.ndarray  # index into ROLE_NAMES
 
 
+@dataclass
+class Prefixes:
+    """What depends only on the steps a case made (its story and how many of its steps
+    are executed: a "prefix", ``story * (slots + 1) + executed``): computed once for
+    every prefix, then looked up per case and per step."""
+
+    filed: np.ndarray  # [prefix]
+    counts: dict[str, np.ndarray]  # case counter -> [prefix]
+    back: np.ndarray  # [prefix, slot]: the step's dispatch round was sent back
+    rework: np.ndarray  # [prefix, slot]: … reworked
+
+    @classmethod
+    def build(cls, rules: FactRules, stories: Stories) -> Prefixes:
+        k = stories.slots
+        story = np.repeat(np.arange(stories.count), k + 1)
+        made = np.tile(np.arange(k + 1), stories.count)
+        action = stories.action[story]
+        executed = (np.arange(k)[None, :] < made[:, None]) & (action >= 0)
+
+        def steps(codes: list[int]) -> np.ndarray:
+            return executed & np.isin(action, codes)
+
+        # Dispatch rounds (``facts._rounds``): a step's round is the number of round
+        # starts (dispatch, re-dispatch, reopen) up to it; a dispatch's round was sent
+        # back or reworked when a send-back or failed verification is in that round.
+        rnd = np.cumsum(steps(rules.round_start), axis=1)
+        back = np.zeros((len(story), int(rnd.max(initial=0)) + 1), dtype=bool)
+        rework = np.zeros_like(back)
+        for r in range(1, back.shape[1]):
+            this = rnd == r
+            back[:, r] = (this & steps([A["send_back"]])).any(axis=1)
+            rework[:, r] = (this & steps([A["verify_fail"]])).any(axis=1)
+        back_of = np.take_along_axis(back, rnd, axis=1)
+        rework_of = np.take_along_axis(rework, rnd, axis=1)
+        disp = steps(rules.dispatching)
+        counts = {
+            "dispatches": disp.sum(axis=1),
+            "accurate_dispatches": (disp & ~back_of).sum(axis=1),
+            "reworked_dispatches": (disp & rework_of).sum(axis=1),
+            "handled": steps(rules.handles).sum(axis=1),
+            "extension_requests": steps(rules.extension_requests).sum(axis=1),
+            "extensions": steps(rules.extensions).sum(axis=1),
+        }
+        filed = (executed & (stories.status[story] == S["filed"])).any(axis=1)
+        return cls(filed=filed, counts=counts, back=back_of, rework=rework_of)
+
+
 def _fact_plan(
-    rules: FactRules, cal: Calendar, x: FactInputs
+    rules: FactRules, prefixes: Prefixes, stories: Stories, cal: Calendar, x: FactInputs
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The ``CaseFact`` and ``PersonFact`` rows of a chunk's cases, as ``facts.compute``
     makes them from the rows casegen writes: field name -> values ("grid_idx", "channel",
-    "request_type" and "role" as codes). Everything is a sum over the executed steps
-    and the deadlines of the chunk (no per-case Python)."""
+    "request_type" and "role" as codes). What depends on the steps made is looked up
+    (``Prefixes``); times, deadlines and people are whole-chunk array arithmetic."""
     n = len(x.ids)
-    executed, action = x.executed, x.action
-    c: dict[str, np.ndarray] = {}
-
-    def steps(codes: list[int]) -> np.ndarray:
-        return executed & np.isin(action, codes)
-
+    prefix = x.story * (stories.slots + 1) + x.n_exec
+    c: dict[str, np.ndarray] = {name: v[prefix] for name, v in prefixes.counts.items()}
     status = x.status
     is_open = np.isin(status, rules.open_statuses)
     closed = status == S["closed"]
@@ -1723,34 +1792,12 @@ def _fact_plan(
     c["voided"] = status == S["voided"]
     c["merged"] = status == S["merged"]
     c["parked"] = status == S["parked"]
-    filed = (executed & (x.to_status == S["filed"])).any(axis=1)
-    extensions = steps(rules.extensions).sum(axis=1)
+    filed = prefixes.filed[prefix]
     c["filed"] = filed
     c["filed_public"] = filed & rules.public[x.channel]
-    # Dispatch rounds (``facts._rounds``): a step's round is the number of round starts
-    # (dispatch, re-dispatch, reopen) up to it; a dispatch's round was sent back or
-    # reworked when a send-back or failed verification lies in the same round.
-    rnd = np.cumsum(steps(rules.round_start), axis=1)
-    back = np.zeros((n, int(rnd.max(initial=0)) + 1), dtype=bool)
-    rework = np.zeros_like(back)
-    sent = executed & (action == A["send_back"])
-    failed = executed & (action == A["verify_fail"])
-    for r in range(1, back.shape[1]):
-        this = rnd == r
-        back[:, r] = (sent & this).any(axis=1)
-        rework[:, r] = (failed & this).any(axis=1)
-    back_of = np.take_along_axis(back, rnd, axis=1)
-    rework_of = np.take_along_axis(rework, rnd, axis=1)
-    disp = steps(rules.dispatching)
-    c["dispatches"] = disp.sum(axis=1)
     c["dispatched"] = c["dispatches"] > 0
-    c["accurate_dispatches"] = (disp & ~back_of).sum(axis=1)
-    c["reworked_dispatches"] = (disp & rework_of).sum(axis=1)
-    c["handled"] = steps(rules.handles).sum(axis=1)
-    c["extension_requests"] = steps(rules.extension_requests).sum(axis=1)
-    c["extensions"] = extensions
-    c["extended_cases"] = extensions > 0
-    c["deferred"] = is_open & (extensions > 0) & (status != S["parked"])
+    c["extended_cases"] = c["extensions"] > 0
+    c["deferred"] = is_open & (c["extensions"] > 0) & (status != S["parked"])
     c["sent_back"] = x.returns
     c["reworked"] = x.rework
     c["reworked_cases"] = x.rework > 0
@@ -1766,12 +1813,8 @@ def _fact_plan(
     marked = x.d_overdue != NULL_TS
     open_late = ~done & marked
     slot = x.d_row * len(STAGES) + x.d_stage
-
-    def by_stage(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(slot[mask], minlength=n * len(STAGES)).reshape(n, len(STAGES))
-
     for what, mask in (("done", done), ("ontime", ontime), ("overdue_open", open_late)):
-        counts = by_stage(mask)
+        counts = np.bincount(slot[mask], minlength=n * len(STAGES)).reshape(n, len(STAGES))
         for i, stage_name in enumerate(STAGES):
             c[f"{stage_name}_{what}"] = counts[:, i]
     late = np.bincount(x.d_row[(done & ~ontime) | marked], minlength=n) > 0
@@ -1788,6 +1831,8 @@ def _fact_plan(
     end = np.where(timed, x.closed_at, x.received)
     seconds = np.where(timed, np.maximum(0, end - x.received), 0)
     c["handle_seconds"] = seconds
+    # Office time: ``workcalendar.working_seconds_between`` is the difference of the
+    # calendar's office-time coordinate.
     c["work_seconds"] = np.where(timed, np.maximum(0, cal.office(end) - cal.office(x.received)), 0)
     bucket = np.searchsorted(rules.bounds_hours, seconds / 3600, side="left")
     for i in range(len(rules.bounds_hours) + 1):
@@ -1814,76 +1859,83 @@ def _fact_plan(
         **{name: c[name] for name in rules.case_counters},
     }
 
-    # -- people: every step with an actor, summed by (case, local day, user, role)
+    # -- people: every step with an actor, summed by (case, local day, role, user)
     keep = (x.e_actor != 0) & ~np.isin(x.e_action, rules.not_work)
+    kept = np.cumsum(keep) - 1  # an event's index among the kept
     row, step_slot, act = x.e_row[keep], x.e_slot[keep], x.e_action[keep]
     role = x.e_role[keep]
-    intake = (act == A["create"]) & (role == 0)
-    role = np.where(intake, rules.intake_role[x.channel[row]], role)
+    role = np.where((act == A["create"]) & (role == 0), rules.intake_role[x.channel[row]], role)
     e_day = cal.day_of(x.e_at[keep])
-    users, user_code = np.unique(x.e_actor[keep], return_inverse=True)
-    # One key per (case row, day, role, user): bits enough for each part.
-    widths = [int(v).bit_length() for v in (n, len(cal.work), len(ROLE_NAMES), len(users))]
-    if sum(widths) > 62:
+    user = x.e_actor[keep]
+    widths = [
+        int(v).bit_length()
+        for v in (n, len(cal.work), len(ROLE_NAMES), int(user.max(initial=0)) + 1)
+    ]
+    if sum(widths) > 63:
         raise RuntimeError("casegen: a chunk too large for the person facts' keys")
     key = row.astype(np.int64)
-    for part, width in zip((e_day, role, user_code), widths[1:], strict=True):
+    for part, width in zip((e_day, role, user), widths[1:], strict=True):
         key = (key << width) | part.astype(np.int64)
-    groups, group = np.unique(key, return_inverse=True)
-    first = np.zeros(len(groups), dtype=np.int64)
-    first[group[::-1]] = np.arange(len(key))[::-1]  # an event of each group
+    # The events are in case order: a stable sort only orders each case's few.
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    new = np.ones(len(key), dtype=bool)
+    new[1:] = ordered[1:] != ordered[:-1]
+    group = np.empty(len(key), dtype=np.int64)
+    group[order] = np.cumsum(new) - 1
+    groups = ordered[new]
 
-    p: dict[str, np.ndarray] = {}
-
-    def total(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(group[mask], minlength=len(groups))
-
-    everything = np.ones(len(key), dtype=bool)
-    p["events"] = total(everything)
+    # Every (group, counter) an event adds one to, summed by one bincount.
+    names = rules.person_counters
+    at = {name: i for i, name in enumerate(names)}
     counter = rules.person_counter[act]
-    for i, name in enumerate(rules.person_counters):
-        if name != "events":
-            p[name] = total(counter == i)
+    pairs = [group * len(names) + at["events"]]
+    pairs.append(group[counter >= 0] * len(names) + counter[counter >= 0])
+
+    def add(name: str, mask: np.ndarray) -> None:
+        pairs.append(group[mask] * len(names) + at[name])
+
+    prefix_of = prefix[row]
     valid = filed & ~np.isin(status, rules.invalid_statuses)
-    p["valid_reports"] = total((act == A["create"]) & valid[row])
+    add("valid_reports", (act == A["create"]) & valid[row])
     dispatching = np.isin(act, rules.dispatching)
-    p["accurate_dispatches"] = total(dispatching & ~back_of[row, step_slot])
-    p["reworked_dispatches"] = total(dispatching & rework_of[row, step_slot])
-    p["verify_fails"] = total(act == A["verify_fail"])
-    p["closes"] = p["closes"] + total(
-        (act == A["verify_pass"]) & (x.to_status[row, step_slot] == S["closed"])
-    )
-    # The stage each step finished (``facts.stage_finishers``): the deadline whose
-    # closing slot it is, when that deadline is finished.
-    event_of = np.full(executed.shape, -1, dtype=np.int64)
-    event_of[row, step_slot] = np.arange(len(row))
-    fin = done & (x.d_close < executed.shape[1])
-    finisher = event_of[x.d_row[fin], np.minimum(x.d_close[fin], executed.shape[1] - 1)]
-    has = finisher >= 0
+    add("accurate_dispatches", dispatching & ~prefixes.back[prefix_of, step_slot])
+    add("reworked_dispatches", dispatching & prefixes.rework[prefix_of, step_slot])
+    add("verify_fails", act == A["verify_fail"])
+    to_status = stories.status[x.story[row], step_slot]
+    add("closes", (act == A["verify_pass"]) & (to_status == S["closed"]))
+    # The stage each step finished (``facts.stage_finishers``): a finished deadline's
+    # closing step (the events are row-major over a prefix of each story's slots).
+    row_start = np.cumsum(x.n_exec) - x.n_exec
+    fin = np.flatnonzero(done)
+    step = row_start[x.d_row[fin]] + x.d_close[fin]
+    by = keep[step]
+    fin, step = fin[by], kept[step[by]]
     for i, stage_name in enumerate(STAGES):
-        this = has & (x.d_stage[fin] == i)
-        p[f"{stage_name}_timed"] = np.bincount(group[finisher[this]], minlength=len(groups))
-        p[f"{stage_name}_ontime"] = np.bincount(
-            group[finisher[this & ontime[fin]]], minlength=len(groups)
-        )
-    missing = set(rules.person_counters) - set(p)
-    if missing:
-        raise RuntimeError(f"casegen: no rule for the person counters {sorted(missing)}")
-    g_row = row[first]
-    g_day = e_day[first]
+        this = x.d_stage[fin] == i
+        pairs.append(group[step[this]] * len(names) + at[f"{stage_name}_timed"])
+        this &= ontime[fin]
+        pairs.append(group[step[this]] * len(names) + at[f"{stage_name}_ontime"])
+    sums = np.bincount(np.concatenate(pairs), minlength=len(groups) * len(names))
+    sums = sums.reshape(len(groups), len(names))
+
+    g_user = groups & ((1 << widths[3]) - 1)
+    g_role = (groups >> widths[3]) & ((1 << widths[2]) - 1)
+    g_day = (groups >> (widths[3] + widths[2])) & ((1 << widths[1]) - 1)
+    g_row = groups >> (widths[3] + widths[2] + widths[1])
     g_nodes = nodes[g_row]
     person_facts = {
         "case": x.ids[g_row],
         "day": cal.date2000[g_day],
         "month": cal.month2000[g_day],
-        "user": users[user_code[first]],
-        "role": role[first],
+        "user": g_user,
+        "role": g_role,
         "node0": g_nodes[:, 0],
         "node1": g_nodes[:, 1],
         "node2": g_nodes[:, 2],
         "node3": g_nodes[:, 3],
         "grid_idx": x.grid[g_row],
-        **{name: p[name] for name in rules.person_counters},
+        **{name: sums[:, i] for i, name in enumerate(names)},
     }
     return case_facts, person_facts
 

@@ -700,6 +700,10 @@ def compare_with_sql(conn: Any, lo: int, hi: int, *, show: int = 5) -> dict[str,
         conn.execute(f"CREATE TEMP TABLE sg_old_pf AS SELECT {pf_cols} FROM {pf} WHERE {where}")
         conn.execute(f"DELETE FROM {pf} WHERE {where}")
         conn.execute(f"DELETE FROM {cf} WHERE {where}")
+    # Fresh statistics: with every case's fact counted the planner expects no case
+    # without one, and nested loops over the events would take minutes.
+    conn.execute(f"ANALYZE {cf}")
+    conn.execute(f"ANALYZE {pf}")
     out["cases"] = conn.execute("SELECT count(*) FROM sg_old_cf").fetchone()[0]
     out["person_rows"] = conn.execute("SELECT count(*) FROM sg_old_pf").fetchone()[0]
     out["sql"] = write_facts(conn, progress=lambda _: None)

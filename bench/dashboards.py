@@ -72,6 +72,8 @@ BASE_RUNS = (3, 1)
 #: Up to this many cases the facts' baseline is also checked against stats/direct.py.
 REFERENCE_MAX = 200_000
 KEEP_PREFIX = "civicgrid_dashbench_"
+#: casegen's phases that write the statistics facts (``generate(…, facts=True)``).
+FACT_PHASES = ("copy casefacts", "copy personfacts")
 ROLES = ("call_taker", "dispatcher", "unit_handler", "grid_worker", "supervisor")
 
 
@@ -157,9 +159,22 @@ def _prepare_first(
     from bench import casestats
     from bench.pg import copy_database
 
+    made = details.get("casegen") or {}
+    if made.get("case_facts"):
+        # casegen wrote the facts with the cases (``generate(…, facts=True)``).
+        copy = sum(v for k, v in made.get("phases", {}).items() if k in FACT_PHASES)
+        info["facts_by_casegen"] = {
+            "cases": made["case_facts"],
+            "person_rows": made["person_facts"],
+            "copy_seconds": round(copy, 1),
+        }
+        _phase(
+            details, n, f"statistics facts of {made['case_facts']:,} cases (casegen's COPY)", copy
+        )
     t0 = time.perf_counter()
     with db.connect() as conn:
-        # Two connections on two cores: the SQL is CPU-bound.
+        # Those of the cases without one (all, unless casegen wrote them). Two
+        # connections on two cores: the SQL is CPU-bound.
         facts = casestats.write_facts(conn, jobs=2 if n >= 1_000_000 else 1, progress=say)
     info["facts"] = facts
     figures = []

@@ -519,13 +519,20 @@ def cases_db(
     t0 = time.perf_counter()
     try:
         with db.connect() as conn:
+            # With the statistics facts: the dashboards, which take this database over,
+            # need them, and casegen makes them in seconds (bench/casestats.py: minutes).
             made = casegen.generate(
-                conn, n, seed=ctx.seed, progress=lambda m: say(m) if not ctx.quick else None
+                conn,
+                n,
+                seed=ctx.seed,
+                facts=True,
+                progress=lambda m: say(m) if not ctx.quick else None,
             )
     except BaseException:
         db.close()
         raise
-    info = made.as_dict() | {"seconds": time.perf_counter() - t0, "made_by": who}
+    info = made.as_dict()
+    info |= {"phases": info["seconds"], "seconds": time.perf_counter() - t0, "made_by": who}
     say(
         f"  casegen: {made.cases:,} cases, {made.events:,} events, "
         f"{made.deadlines:,} deadlines in {info['seconds']:.0f} s (the run's {n:,}-case database)"
