@@ -53,6 +53,7 @@ import sys
 import time
 import zoneinfo
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1128,6 +1129,7 @@ def generate(
     same arrays, so that nobody has to compute them from the events afterwards
     (``bench/casestats.py``, minutes a million). The rollups are not written.
     """
+    started = time.perf_counter()
     t = tables()
     result = Result()
     phase = _Timer(result)
@@ -1159,6 +1161,11 @@ def generate(
     writer = Writer(conn, t, world, person_id=person_base)
     models = (*MODELS, *(FACT_MODELS if facts else ()))
     remake: list[tuple[str, list[str]]] = []
+    # The facts of a chunk go in on a connection of their own while the next chunk is
+    # planned and written: the server parses them on the other core.
+    fact_conn = _second_connection(conn) if facts else None
+    pool = ThreadPoolExecutor(1) if facts else None
+    pending: Future[None] | None = None
     try:
         if rebuild_indexes:
             with phase("drop indexes"), conn.transaction():
@@ -1186,6 +1193,11 @@ def generate(
             approval_base += len(plan["approvals"]["id"])
             with conn.transaction():
                 writer.write(plan, phase)
+            if pool is not None:
+                if pending is not None:
+                    with phase("wait for facts"):
+                        pending.result()
+                pending = pool.submit(writer.write_facts, fact_conn, plan, phase)
             result.cases += stop - start
             result.events += len(plan["events"]["case"])
             result.deadlines += len(plan["deadlines"]["case"])
@@ -1198,9 +1210,16 @@ def generate(
             if n > chunk:
                 progress(
                     f"    casegen: {stop:,}/{n:,} cases, {result.events:,} events, "
-                    f"{result.deadlines:,} deadlines ({sum(result.seconds.values()):.0f} s)"
+                    f"{result.deadlines:,} deadlines ({time.perf_counter() - started:.0f} s)"
                 )
+        if pending is not None:
+            with phase("wait for facts"):
+                pending.result()
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True)  # also when the main thread failed
+        if fact_conn is not None:
+            fact_conn.close()
         with phase("rebuild indexes"):
             conn.execute("SET maintenance_work_mem = '512MB'")
             for model, statements in reversed(remake):
@@ -1221,6 +1240,14 @@ def generate(
     result.first_id = first_id
     result.last_id = first_id + n - 1
     return result
+
+
+def _second_connection(conn: Any) -> Any:
+    import psycopg
+
+    other = psycopg.connect(conn.info.dsn, autocommit=True)
+    other.execute("SET synchronous_commit = off")
+    return other
 
 
 def _reception_times(
@@ -1989,16 +2016,18 @@ class Writer:
                 for start in range(0, n, 100_000):
                     sub = {k: v[start : start + 100_000] for k, v in part.items()}
                     copy_columns(self.conn, self.t.raw_table(model), build(sub), self.types[model])
-        for model, key in (("CaseFact", "casefacts"), ("PersonFact", "personfacts")):
-            if key not in plan:
-                continue
-            part = plan[key]
-            n = len(part["case"])
-            with phase(f"copy {key}"):
-                for start in range(0, n, 100_000):
-                    sub = {k: v[start : start + 100_000] for k, v in part.items()}
-                    fixed, texts = self.fact_rows(model, sub)
-                    copy_arrays(self.conn, self.t.raw_table(model), fixed, texts, self.types[model])
+
+    def write_facts(self, conn: Any, plan: dict[str, dict[str, np.ndarray]], phase: _Timer) -> None:
+        """The chunk's statistics facts, in one transaction of ``conn``."""
+        with conn.transaction():
+            for model, key in (("CaseFact", "casefacts"), ("PersonFact", "personfacts")):
+                part = plan[key]
+                n = len(part["case"])
+                with phase(f"copy {key}"):
+                    for start in range(0, n, 100_000):
+                        sub = {k: v[start : start + 100_000] for k, v in part.items()}
+                        fixed, texts = self.fact_rows(model, sub)
+                        copy_arrays(conn, self.t.raw_table(model), fixed, texts, self.types[model])
 
     def fact_rows(
         self, model: str, f: dict[str, np.ndarray]
