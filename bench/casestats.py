@@ -2,7 +2,9 @@
 
     .venv/bin/python bench/casestats.py --dsn "dbname=civicgrid_casegen_1000000"
 
-``bench/casegen.py`` writes cases, events and deadlines with COPY and no statistics.
+``bench/casegen.py`` writes cases, events and deadlines with COPY, and with
+``facts=True`` (what the benchmarks use) their statistics facts too. For cases
+without facts (casegen without ``facts``, a database made before),
 ``write_facts(conn)`` fills ``stats_casefact`` and ``stats_personfact`` for every case
 that has no fact yet with ``INSERT … SELECT`` over ``cases_case``, ``cases_caseevent``
 and ``cases_deadline``, one range of case ids at a time, computing each counter the
@@ -21,8 +23,15 @@ way ``civicgrid.stats.facts.compute`` does:
 The rollups are then rebuilt from the facts by civicgrid itself (``civicgrid stats
 rebuild``, ``stats.rollups.rebuild_rollups``). ``bench/dashboards.py`` does both;
 ``stats/tests``'s property test and the dashboards benchmark check the result
-against ``stats/direct.py``, and ``compare_with_compute`` against
-``facts.compute`` case by case (``--check N``).
+against ``stats/direct.py``. Two checks of stored facts (casegen's or these):
+
+    .venv/bin/python bench/casestats.py --dsn "dbname=…" --compute 20000
+    .venv/bin/python bench/casestats.py --dsn "dbname=…" --against-sql 3273:203272
+
+``--compute N``: ``compare_with_compute``, N cases' stored facts against
+``facts.compute`` of their rows (Django on that database); ``--against-sql LO:HI``:
+``compare_with_sql``, the stored facts of those cases against this module's SQL for
+them, row by row. Both exit with status 1 on a difference.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@ a direct ``GROUP BY`` of the per-case facts.
 
 At the first size (1,000,000; ``--quick`` 20,000) the run's database of generated
 cases (``pg.cases_db``: casegen, a year before now; made by the case list when it
-ran first, which only reads it) gets its statistics facts from ``bench/casestats.py``
-(SQL on the server, as the rollup hooks would compute them) and its rollups from
+ran first, which only reads it) has its statistics facts from casegen
+(``generate(…, facts=True)``; ``bench/casestats.py``'s SQL, as the rollup hooks
+would compute them, for any case without one) and gets its rollups from
 civicgrid's own rebuild (``civicgrid stats rebuild``, timed). For a next size
 (10,000,000 with ``--dashboard-cases 1000000,10000000``, not in the default run: see
 ``SIZES``; ``--quick`` 200,000) the same database is grown by shifted copies of
@@ -197,7 +198,7 @@ def _prepare_first(
         )
     with db.connect() as conn:
         has_rollups = conn.execute("SELECT EXISTS (SELECT 1 FROM stats_gridrollup)").fetchone()[0]
-    if facts["cases"] or not has_rollups:
+    if facts["cases"] or made.get("case_facts") or not has_rollups:
         figures.append(_rebuild(db, n, info, details))
     info["sizes_mb"] = _sizes(db)
     if ctx.keep_db and not reused:
