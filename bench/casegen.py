@@ -31,9 +31,12 @@ received over ``days`` days before ``now`` with a weekly and daily rhythm. Ids
 follow reception time, as they do in a live system, and events and deadlines are
 written in time order within each chunk of cases.
 
-Not written: statistics facts and rollups (``stats``), assisting units, photos,
-the NOTE event a merge adds to its target. Table and column names come from the
-models' ``_meta``; a new model field with a default is filled with its default.
+With ``facts=True`` (``--facts``) it also writes each case's statistics facts
+(``stats_casefact``, ``stats_personfact``: what ``stats.facts.compute`` stores) from
+the same arrays, see "statistics facts" below. Not written: the rollups, assisting
+units, photos, the NOTE event a merge adds to its target. Table and column names come
+from the models' ``_meta``; a new model field with a default is filled with its
+default.
 
 How it is fast: per chunk of cases NumPy draws everything (the stories are a few
 hundred templates; a case is a template, a reception time and random delays), the
@@ -1220,6 +1223,7 @@ def generate(
             pool.shutdown(wait=True)  # also when the main thread failed
         if fact_conn is not None:
             fact_conn.close()
+        _SCRATCH.clear()
         with phase("rebuild indexes"):
             conn.execute("SET maintenance_work_mem = '512MB'")
             for model, statements in reversed(remake):
