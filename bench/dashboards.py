@@ -66,7 +66,8 @@ TARGET_MS = 200.0
 #: "The 30-minute budget").
 SIZES = (1_000_000,)
 QUICK_SIZES = (20_000, 200_000)
-#: Runs of ours; passes of the baseline at the first size and at the grown ones.
+#: Runs of ours at the first size and at the grown ones (and with ``--quick``); passes
+#: of the baseline at the first size and at the grown ones.
 RUNS = (30, 10)
 BASE_RUNS = (3, 1)
 #: Up to this many cases the facts' baseline is also checked against stats/direct.py.
@@ -267,7 +268,7 @@ def _measure(ctx: Context, db: Any, n: int, info: dict[str, Any], *, first: bool
     window = ctx.details["dashboards"].get("window")
     spec = {
         "window": window,
-        "runs": RUNS[1] if ctx.quick else RUNS[0],
+        "runs": RUNS[0] if first and not ctx.quick else RUNS[1],
         "base_runs": BASE_RUNS[0] if first else BASE_RUNS[1],
         "reference": first and n <= REFERENCE_MAX,  # direct.py reads the events
         # The events-based baseline (the counters straight from the events), once, at
