@@ -856,8 +856,9 @@ def _stage(
             f"GROUP BY {groups}",
             [*days, *months],
         )
-        # Plans of the sums below by the stage's real number of rows and groups.
-        cursor.execute(f"ANALYZE {q(name)}")
+        # Plans of the sums below by the stage's real number of rows and groups (the
+        # statistics of the grouping columns only: those of 74 sums take seconds).
+        cursor.execute(f"ANALYZE {q(name)} ({groups})")
     return name
 
 
