@@ -711,12 +711,12 @@ def _rebuild_postgresql(result: RebuildResult, day_from: date, day_to: date) -> 
     runs the ``SELECT`` of an ``INSERT`` and any ``GROUPING SETS`` serially): three
     scans of the facts in all (grid nodes; nodes and dimensions for the dimension
     rollups and the cube; nodes, person and role), with far fewer rows out than in
-    (ten million case facts make a few million cube rows; fifty million person facts
-    under a million). Each level's rows are then summed from those
+    (ten million case facts make four million staged cube rows; fifty-one million
+    person facts under 800,000). Each level's rows are then summed from those
     (``_from_stage``), and inserted in the order of the table's unique key, one level
     and grain at a time: each statement then fills its own range of the key's index
-    page after page instead of touching a random page per row (the cube's index at ten
-    million cases is gigabytes, far over ``shared_buffers``). The month rows of the
+    page after page instead of touching a random page per row (the cube's key at ten
+    million cases is several times ``shared_buffers``). The month rows of the
     grid and dimension rollups, whose day rows are few, are summed from the day rows
     just written for the months wholly inside ``day_from`` … ``day_to``
     (``_months_from_days``); every other month row from the staged rows of the facts'
