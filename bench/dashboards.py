@@ -62,8 +62,8 @@ TARGET_MS = 200.0
 #: The sizes: the first is generated (casegen), each later one grown from it by shifted
 #: copies (``bench/grow.py``), so it must be a multiple of the first.
 #: 10,000,000 is opt-in (``--dashboard-cases 1000000,10000000``): growing, rebuilding
-#: and measuring it take about 11.5 minutes on a quiet machine, which puts ``make
-#: bench`` one to two minutes over its 30 (docs/performance.md, "The 30-minute budget").
+#: and measuring it take an estimated 8-11 minutes on a quiet machine, which puts
+#: ``make bench`` at the edge of its 30 (docs/performance.md, "The 30-minute budget").
 SIZES = (1_000_000,)
 QUICK_SIZES = (20_000, 200_000)
 #: Runs of ours at the first size and at the grown ones (and with ``--quick``); passes
