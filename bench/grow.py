@@ -88,6 +88,7 @@ def grow(
     with psycopg.connect(dsn, autocommit=True) as conn:
         _session(conn)
         top, newest = conn.execute(f"SELECT max(id), max(received_at) FROM {q(cases)}").fetchone()
+        top_pf = conn.execute(f"SELECT coalesce(max(id), 0) FROM {q(pf)}").fetchone()[0]
         end = newest.astimezone(__import__("zoneinfo").ZoneInfo(settings.TIME_ZONE)).date()
         low = end - dt.timedelta(days=WINDOW_DAYS - 1)
         out.update(max_id=top, window=[low.isoformat(), end.isoformat()])
@@ -110,7 +111,7 @@ def grow(
         out["seconds"]["prepare"] = time.perf_counter() - t1
         case_cols = _columns(conn, cases)
         cf_cols = [c for c, _ in _columns(conn, cf)]
-        pf_cols = [c for c, _ in _columns(conn, pf) if c != "id"]
+        pf_cols = [c for c, _ in _columns(conn, pf)]
 
     def delta(k: int) -> str:
         shift = (SHIFT_DAYS * k) % WINDOW_DAYS
@@ -142,6 +143,9 @@ def grow(
 
     def fact_sql(table: str, cols: list[str], k: int) -> str:
         special = {
+            # The person facts' ids too, rather than the identity's nextval for each
+            # of 46 million rows.
+            "id": f"x.id + {k} * {top_pf}",
             "case_id": f"x.case_id + {k} * {top}",
             "day": f"x.day + {delta(k)}",
             "month": f"CAST(date_trunc('month', x.day + {delta(k)}) AS date)",
@@ -196,9 +200,11 @@ def grow(
                 skipped.append(statement)
         out["not_rebuilt"] = skipped
         conn.execute(f"DROP TABLE IF EXISTS {SHIFT_TABLE}")
-        conn.execute(
-            f"SELECT setval(pg_get_serial_sequence('{cases}', 'id'), (SELECT max(id) FROM {q(cases)}))"
-        )
+        for table in (cases, pf):
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT max(id) FROM {q(table)}))"
+            )
         for table in (cases, cf, pf):
             conn.execute(f"ANALYZE {q(table)}")
         out["seconds"]["finish"] = time.perf_counter() - t1

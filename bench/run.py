@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="dashboards: comma-separated case counts, the first generated, the others "
         "multiples of it grown by shifted copies (default 1000000; 1000000,10000000 for ten "
-        "million, well over make bench's 30 minutes; --quick 20000,200000)",
+        "million, 8-11 minutes more on a quiet 2-core machine, at the edge of make bench's "
+        "30 minutes; --quick 20000,200000)",
     )
     parser.add_argument(
         "--import-rows",
