@@ -6,7 +6,7 @@ bulk path: cases, their events, deadlines and statistics), imports the same file
 (every row skipped by its external id), imports other rows in live mode (each through
 the intake service), and COPYs the file into a table of text columns as the baseline.
 The sample is 100,000 rows (5,000 with ``--quick``, any size with ``--import-rows``:
-a million takes about 25 minutes here, more than the whole ``make bench`` may); the
+a million takes 17–25 minutes here, more than the whole ``make bench`` may); the
 same file again, and 1,000 live rows (200 with ``--quick``).
 """
 
