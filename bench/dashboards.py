@@ -513,12 +513,15 @@ def child() -> int:
     charged: list[float] = []
     executed: list[float] = []
 
+    def fetch(sql: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+        cur = base.execute(sql, values)
+        cols = [d.name for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
     def statement(key: tuple[str, ...], sql: str) -> list[dict[str, Any]]:
         if key not in cache:
             t0 = time.perf_counter()
-            cur = base.execute(sql, params)
-            cols = [d.name for d in cur.description]
-            rows = [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+            rows = fetch(sql, params)
             ms = (time.perf_counter() - t0) * 1000
             executed.append(ms)
             cache[key] = (rows, ms)
@@ -721,29 +724,26 @@ def child() -> int:
                 "people": casestats.fact_person_sql(names),
             }
         log(f"events check over {events_check['days'][0]} … {end}")
+
+        def by_key(
+            found: list[dict[str, Any]], keys: list[str], counters: list[str]
+        ) -> dict[Any, dict[str, int]]:
+            out = {}
+            for r in found:
+                values = {c: int(r[c] or 0) for c in counters if c not in keys}
+                if any(values.values()):
+                    out[tuple(r[c] for c in keys)] = values
+            return out
+
         for what, (sql, key, columns) in checks.items():
             if check_params is params:
                 facts_rows = cache[key][0]
             else:
-                cur = base.execute(facts_sql[what], check_params)
-                cols = [d.name for d in cur.description]
-                facts_rows = [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+                facts_rows = fetch(facts_sql[what], check_params)
             t0 = time.perf_counter()
-            ev_cur = base.execute(sql, check_params)
-            ev_cols = [d.name for d in ev_cur.description]
-            ev_rows = [dict(zip(ev_cols, row, strict=True)) for row in ev_cur.fetchall()]
+            ev_rows = fetch(sql, check_params)
             events_check["ms"][what] = (time.perf_counter() - t0) * 1000
-
-            def by_key(
-                found: list[dict[str, Any]], keys: list[str], counters: list[str]
-            ) -> dict[Any, dict[str, int]]:
-                out = {}
-                for r in found:
-                    values = {c: int(r[c] or 0) for c in counters if c not in keys}
-                    if any(values.values()):
-                        out[tuple(r[c] for c in keys)] = values
-                return out
-
+            ev_cols = list(ev_rows[0]) if ev_rows else []  # no rows: failed below
             from_events = by_key(ev_rows, columns, ev_cols)
             from_facts = by_key(facts_rows, columns, ev_cols)
             events_check["rows"][what] = len(from_events)

@@ -88,10 +88,14 @@ STORIES: list[tuple[str, Callable[[Ctx], Case], str, str, Callable[[Ctx, Case], 
 TEXT_FIELDS = ("note", "reason", "result")
 
 
-@pytest.mark.parametrize(
+#: A test marked with it runs once per story.
+EVERY_STORY = pytest.mark.parametrize(
     ("prepare", "persona", "action", "data", "status"),
     [pytest.param(*story[1:], id=story[0]) for story in STORIES],
 )
+
+
+@EVERY_STORY
 def test_every_text_says_truly_whether_the_citizen_will_read_it(
     request: pytest.FixtureRequest,
     settings: Settings,
@@ -129,10 +133,7 @@ def test_every_text_says_truly_whether_the_citizen_will_read_it(
         assert (mark in public) == shown, (name, help_text, public)
 
 
-@pytest.mark.parametrize(
-    ("prepare", "persona", "action", "data", "status"),
-    [pytest.param(*story[1:], id=story[0]) for story in STORIES],
-)
+@EVERY_STORY
 def test_an_allowed_action_works_through_the_page_and_shows_the_new_status(
     request: pytest.FixtureRequest,
     settings: Settings,
