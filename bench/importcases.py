@@ -35,8 +35,10 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
+from civicgrid.cases import routing  # noqa: E402
+from civicgrid.cases.models import Category  # noqa: E402
 from civicgrid.exchange.importer import BATCH, import_cases  # noqa: E402
-from civicgrid.exchange.mapping import DEFAULT_MAPPING, load_mapping  # noqa: E402
+from civicgrid.exchange.mapping import DEFAULT_MAPPING, Mapping, key, load_mapping  # noqa: E402
 from civicgrid.grids.models import Grid, HandlingUnit, Level  # noqa: E402
 
 HEADERS = [
@@ -62,21 +64,46 @@ TYPES = ["投诉", "求助", "咨询", "建议", "举报"]
 SATISFACTION = ["非常满意", "满意", "满意", "基本满意", "不满意", ""]
 
 
-def make_export(path: Path, rows: int, prefix: str, seed: int, days: int = 300) -> None:
+#: Of the orders with a 承办单位, the share whose unit is not the one the dispatch
+#: catalogue names for their category and place (re-dispatched by hand, say).
+OTHER_UNIT = 0.1
+
+
+def make_export(
+    path: Path, rows: int, prefix: str, seed: int, mapping: Mapping, days: int = 300
+) -> None:
     """``rows`` orders received over ``days`` days from 2025-01-02, in the order a
-    platform exports them: by 受理时间 (and so by 工单编号)."""
+    platform exports them: by 受理时间 (and so by 工单编号). The 承办单位 of an order is
+    the unit the dispatch catalogue (``routing.suggest``) names for its category and
+    grid, except for a share ``OTHER_UNIT`` of them, drawn at random: as a real export,
+    whose units follow category and place."""
     rng = random.Random(seed)
-    grids = list(
-        Grid.objects.filter(level=Level.GRID).values_list("centroid_lon", "centroid_lat", "name")
-    )
+    grids = list(Grid.objects.filter(level=Level.GRID).order_by("pk"))
     units = list(HandlingUnit.objects.active().values_list("name", flat=True))
+    categories = {c.pk: c for c in Category.objects.all()}
+    names = dict(HandlingUnit.objects.values_list("pk", "name"))
+    routed: dict[tuple[str, int], str] = {}
+
+    def unit_of(category: str, grid: Grid) -> str:
+        found_key = (category, grid.pk)
+        if found_key not in routed:
+            category_id = mapping.category_of(key(category))
+            found = (
+                routing.suggest(category=categories[category_id], grid=grid)
+                if category_id is not None
+                else None
+            )
+            routed[found_key] = names[found.lead.pk] if found else ""
+        return routed[found_key]
+
     start = datetime(2025, 1, 2, 8, 0)
     minutes = sorted(rng.randrange(0, days * 24 * 60) for _n in range(rows))
     with path.open("w", encoding="gb18030", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(HEADERS)
         for n in range(rows):
-            lon, lat, name = rng.choice(grids)
+            grid = rng.choice(grids)
+            lon, lat, name = grid.centroid_lon, grid.centroid_lat, grid.name
             received = start + timedelta(minutes=minutes[n])
             state = rng.random()
             status, dispatched, closed = "待受理", "", ""
@@ -88,19 +115,25 @@ def make_export(path: Path, rows: int, prefix: str, seed: int, days: int = 300) 
                 status = "办理中"
                 dispatched = received + timedelta(minutes=rng.randrange(5, 120))
             fmt = "%Y-%m-%d %H:%M:%S"
+            category = rng.choice(CATEGORIES)
+            unit = ""
+            if status != "待受理":
+                unit = unit_of(category, grid)
+                if not unit or rng.random() < OTHER_UNIT:
+                    unit = rng.choice(units)
             writer.writerow(
                 [
                     f"{prefix}{n:08d}",
                     received.strftime(fmt),
                     rng.choice(TYPES),
                     f"{name}附近反映的问题，编号 {n}",
-                    rng.choice(CATEGORIES),
+                    category,
                     f"{name}",
                     f"{lon + rng.uniform(-2e-4, 2e-4):.6f}",
                     f"{lat + rng.uniform(-2e-4, 2e-4):.6f}",
                     "张先生",
                     f"139{rng.randrange(10**8):08d}",
-                    rng.choice(units) if status != "待受理" else "",
+                    unit,
                     dispatched.strftime(fmt) if dispatched else "",
                     closed.strftime(fmt) if closed else "",
                     status,
@@ -150,8 +183,8 @@ def main() -> None:
     history_file = folder / "history.csv"
     live_file = folder / "live.csv"
     started = time.perf_counter()
-    make_export(history_file, args.rows, f"BENCH-{run}-H", 1)
-    make_export(live_file, args.live_rows, f"BENCH-{run}-L", 2)
+    make_export(history_file, args.rows, f"BENCH-{run}-H", 1, mapping)
+    make_export(live_file, args.live_rows, f"BENCH-{run}-L", 2, mapping)
     write_seconds = time.perf_counter() - started
     print(f"writing the files:     {write_seconds:.1f} s")
 
