@@ -50,30 +50,37 @@ from civicgrid.cases.workflow import OPEN_ACTIVE, PARKABLE, STAGE_OF_STATUS
 
 S = Status
 M = TypeVar("M", bound=Model)
-#: Per model: its fields' attnames, constant defaults, and fields whose default is made
-#: anew for each instance.
-_FIELDS: dict[type[Model], tuple[frozenset[str], dict[str, Any], list[Any]]] = {}
+#: Per model: its fields' attnames, constant defaults, and (attname, callable) of the
+#: fields whose default is made anew for each instance.
+_FIELDS: dict[type[Model], tuple[frozenset[str], dict[str, Any], tuple[tuple[str, Any], ...]]] = {}
+
+
+def _template(
+    model: type[Model],
+) -> tuple[frozenset[str], dict[str, Any], tuple[tuple[str, Any], ...]]:
+    fields = model._meta.concrete_fields
+    # A field without a default has ``NOT_PROVIDED`` (a class, so callable) as its
+    # default: its ``get_default`` is a constant (None or "").
+    made = [f for f in fields if f.has_default() and callable(f.default)]
+    constant = {f.attname: f.get_default() for f in fields if f not in made}
+    names = frozenset(f.attname for f in fields)
+    known = _FIELDS[model] = (names, constant, tuple((f.attname, f.get_default) for f in made))
+    return known
 
 
 def _new(model: type[M], **values: Any) -> M:
     """``model(**values)`` given attnames, without ``Model.__init__``'s per-field work
     (a quarter of the simulation's time): the same attributes, defaults included."""
-    known = _FIELDS.get(model)
-    if known is None:
-        fields = model._meta.concrete_fields
-        made = [f for f in fields if callable(f.default)]
-        constant = {f.attname: f.get_default() for f in fields if f not in made}
-        known = _FIELDS[model] = (frozenset(f.attname for f in fields), constant, made)
-    names, constant, made = known
+    names, constant, made = _FIELDS.get(model) or _template(model)
     if not names.issuperset(values):
         raise TypeError(f"{model.__name__}: unknown fields {set(values) - names}")
     obj = model.__new__(model)
     obj._state = ModelState()
     attributes = obj.__dict__
     attributes.update(constant)
-    for f in made:
-        if f.attname not in values:
-            attributes[f.attname] = f.get_default()
+    for attname, default in made:
+        if attname not in values:
+            attributes[attname] = default()
     attributes.update(values)
     return obj
 

@@ -423,11 +423,31 @@ class _Ids:
 _IDS = _Ids()
 
 
+_CODE_LENGTH = 10
+#: Random bytes to tracking code characters, uniformly: a byte below ``_UNBIASED`` (a
+#: multiple of the alphabet's size) is a character, the others are thrown away.
+_UNBIASED = 256 - 256 % len(TRACKING_ALPHABET)
+_BYTE_TO_CHAR = bytes(
+    ord(TRACKING_ALPHABET[b % len(TRACKING_ALPHABET)]) if b < _UNBIASED else 0 for b in range(256)
+)
+_BIASED_BYTES = bytes(range(_UNBIASED, 256))
+
+
+def _random_codes(count: int) -> list[str]:
+    """``count`` codes of characters drawn as ``secrets.choice(TRACKING_ALPHABET)``
+    draws them (uniform, from the system's random source), from one random buffer."""
+    need = count * _CODE_LENGTH
+    chars = b""
+    while len(chars) < need:
+        raw = secrets.token_bytes(need - len(chars) + 16)
+        chars += raw.translate(_BYTE_TO_CHAR, _BIASED_BYTES)
+    text = chars[:need].decode("ascii")
+    return [text[i : i + _CODE_LENGTH] for i in range(0, need, _CODE_LENGTH)]
+
+
 def _tracking_codes(count: int) -> list[str]:
     while True:
-        codes = [
-            "".join(secrets.choice(TRACKING_ALPHABET) for _ in range(10)) for _n in range(count)
-        ]
+        codes = _random_codes(count)
         if len(set(codes)) == count and not Case.objects.filter(tracking_code__in=codes).exists():
             return codes
 
