@@ -18,12 +18,15 @@ import json
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import connection, models
 from django.db.models import Model
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
 
 NULL = "\\N"
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -98,14 +101,118 @@ def formatter(field: Any) -> Formatter:
     raise TypeError(f"no COPY formatter for {field!r}")
 
 
+# -- whole columns -------------------------------------------------------------------
+# What the formatters above give, for a column of values at a time: mostly loops in C
+# (``map`` of a builtin), a value at a time in Python only where a column needs it (a
+# NULL, an escape, an unusual time zone).
+
+Column = Callable[[list[Any]], list[str]]
+_isoformat = operator.methodcaller("isoformat")
+_tzinfo = operator.attrgetter("tzinfo")
+
+
+def _texts(values: list[Any]) -> list[str]:
+    if None in values:
+        return [_text(v) for v in values]
+    out = list(map(str, values))
+    joined = "".join(out)
+    if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
+        return [_text(v) for v in out]
+    return out
+
+
+def _numbers(values: list[Any]) -> list[str]:
+    if None in values:
+        return [_number(v) for v in values]
+    return list(map(str, map(int, values)))
+
+
+def _floats(values: list[Any]) -> list[str]:
+    if None in values:
+        return [_float(v) for v in values]
+    return list(map(repr, map(float, values)))
+
+
+def _booleans(values: list[Any]) -> list[str]:
+    return [NULL if v is None else "t" if v else "f" for v in values]
+
+
+#: Time zones whose ``utcoffset`` is never None.
+_ALWAYS_AWARE = frozenset({ZoneInfo, timezone})
+
+
+def _moments(values: list[Any]) -> list[str]:
+    if None in values:
+        return [_moment(v) for v in values]
+    zones = set(map(_tzinfo, values))
+    if not all(type(zone) in _ALWAYS_AWARE for zone in zones):
+        return [_moment(v) for v in values]  # naive ones raise there
+    return list(map(_isoformat, values))
+
+
+def _days(values: list[Any]) -> list[str]:
+    if None in values:
+        return [_day(v) for v in values]
+    return list(map(_isoformat, values))
+
+
+def _decimals(values: list[Any]) -> list[str]:
+    if None in values:
+        return [_decimal(v) for v in values]
+    return list(map(str, values))
+
+
+_COLUMNS: dict[Formatter, Column] = {
+    _text: _texts,
+    _number: _numbers,
+    _float: _floats,
+    _boolean: _booleans,
+    _moment: _moments,
+    _day: _days,
+    _decimal: _decimals,
+}
+
+
+def column_formatter(field: Any) -> Column:
+    """How a column of values of ``field`` is written in ``COPY`` text: what
+    ``formatter(field)`` gives for each value."""
+    if isinstance(field, models.JSONField):
+        # The encoder json.dumps(value, cls=field.encoder) makes for each value.
+        encode = (
+            json.JSONEncoder()
+            if field.encoder is None
+            else field.encoder(
+                skipkeys=False,
+                ensure_ascii=True,
+                check_circular=True,
+                allow_nan=True,
+                indent=None,
+                separators=None,
+                default=None,
+                sort_keys=False,
+            )
+        ).encode
+
+        def as_json(values: list[Any]) -> list[str]:
+            return _texts(
+                [
+                    None if v is None else "{}" if type(v) is dict and not v else encode(v)
+                    for v in values
+                ]
+            )
+
+        return as_json
+    return _COLUMNS[formatter(field)]
+
+
 @lru_cache(maxsize=64)
-def _plan(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple[Formatter, ...]]:
+def _plan(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple[Column, ...]]:
     q = connection.ops.quote_name
     by_name: dict[str, Any] = {f.attname: f for f in model._meta.concrete_fields}
     fields = [by_name[name] for name in names]
     columns = ", ".join(q(str(f.column)) for f in fields)
     sql = f"COPY {q(model._meta.db_table)} ({columns}) FROM STDIN"
-    return sql, tuple(formatter(f) for f in fields)
+    return sql, tuple(column_formatter(f) for f in fields)
 
 
 @dataclass(frozen=True)
@@ -118,17 +225,46 @@ class Copy:
     rows: int
 
 
-def prepare(model: type[Model], names: Sequence[str], rows: Iterable[Sequence[Any]]) -> Copy:
-    """The ``COPY`` text of rows given as tuples of the values of the fields ``names``
-    (attnames), in that order."""
-    names = tuple(names)
+def _join(model: type[Model], names: tuple[str, ...], columns: Sequence[list[Any]]) -> Copy:
     _sql, formats = _plan(model, names)
-    pairs = tuple(enumerate(formats))
-    lines = ["\t".join([fmt(row[i]) for i, fmt in pairs]) for row in rows]
+    if len(columns) != len(names):
+        raise ValueError(f"{len(names)} columns expected, got {len(columns)}")
+    formatted = [fmt(values) for fmt, values in zip(formats, columns, strict=True)]
+    lines = list(map("\t".join, zip(*formatted, strict=True)))
     count = len(lines)
     if lines:
         lines.append("")
     return Copy(model, names, "\n".join(lines), count)
+
+
+def prepare(model: type[Model], names: Sequence[str], rows: Iterable[Sequence[Any]]) -> Copy:
+    """The ``COPY`` text of rows given as tuples of the values of the fields ``names``
+    (attnames), in that order."""
+    names = tuple(names)
+    table = list(rows)
+    if not table:
+        return _join(model, names, [[] for _name in names])
+    return _join(model, names, [list(values) for values in zip(*table, strict=True)])
+
+
+#: Attribute descriptors that read an instance's value from its ``__dict__`` as it is
+#: (when it is there): a column of those is read from the instances' dicts directly.
+_PLAIN = (DeferredAttribute, ForeignKeyDeferredAttribute)
+
+
+@lru_cache(maxsize=256)
+def _plain(model: type[Model], name: str) -> bool:
+    descriptor = next((k.__dict__[name] for k in model.__mro__ if name in k.__dict__), None)
+    return descriptor is None or type(descriptor) in _PLAIN
+
+
+def _column(model: type[Model], name: str, objects: Sequence[Any], dicts: list[Any]) -> list[Any]:
+    if _plain(model, name):
+        try:
+            return list(map(operator.itemgetter(name), dicts))
+        except KeyError:  # deferred: the descriptor fetches it
+            pass
+    return list(map(operator.attrgetter(name), objects))
 
 
 def prepare_objects(model: type[Model], objects: Sequence[Any]) -> Copy:
@@ -139,7 +275,8 @@ def prepare_objects(model: type[Model], objects: Sequence[Any]) -> Copy:
     pk = model._meta.pk
     keep_pk = pk is not None and getattr(objects[0], pk.attname) is not None
     names = tuple(f.attname for f in model._meta.concrete_fields if keep_pk or not f.primary_key)
-    return prepare(model, names, map(operator.attrgetter(*names), objects))
+    dicts = list(map(vars, objects))
+    return _join(model, names, [_column(model, name, objects, dicts) for name in names])
 
 
 def send(copy: Copy) -> int:
@@ -156,4 +293,12 @@ def copy_tuples(model: type[Model], names: Sequence[str], rows: Iterable[Sequenc
     return send(prepare(model, names, rows))
 
 
-__all__ = ["Copy", "copy_tuples", "formatter", "prepare", "prepare_objects", "send"]
+__all__ = [
+    "Copy",
+    "column_formatter",
+    "copy_tuples",
+    "formatter",
+    "prepare",
+    "prepare_objects",
+    "send",
+]
