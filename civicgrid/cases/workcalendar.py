@@ -75,7 +75,11 @@ logger = logging.getLogger("civicgrid.cases.workcalendar")
 FALLBACK_HOURS = ((time(8, 30), time(12, 0)), (time(14, 0), time(17, 30)))
 #: No deadline arithmetic steps further than this many days.
 MAX_DAYS = 3660
+#: How many days' facts a snapshot of the calendar remembers (then it starts afresh).
+MAX_REMEMBERED_DAYS = 20_000
 DEFAULT_RECHECK_SECONDS = 2.0
+ONE_DAY = timedelta(days=1)
+_UNITS = {unit.value: unit for unit in TimeUnit}
 
 
 class CalendarFallbackWarning(UserWarning):
@@ -107,6 +111,10 @@ class _Snapshot:
     # year -> (has official data, {date: is_workday})
     years: dict[int, tuple[bool, dict[date, bool]]] = field(default_factory=dict)
     hours: dict[tuple[int, int], tuple[tuple[time, time], ...]] = field(default_factory=dict)
+    # date -> (is a workday, its office periods as naive local datetimes; none if not)
+    days: dict[date, tuple[bool, tuple[tuple[datetime, datetime], ...]]] = field(
+        default_factory=dict
+    )
 
     def year(self, year: int) -> tuple[bool, dict[date, bool]]:
         data = self.years.get(year)
@@ -124,6 +132,25 @@ class _Snapshot:
         exceptions = self.year(day.year)[1]
         found = exceptions.get(day)
         return day.weekday() < 5 if found is None else found
+
+    def day(self, day: date) -> tuple[bool, tuple[tuple[datetime, datetime], ...]]:
+        """Whether ``day`` is a workday and its office periods (naive local datetimes),
+        remembered: the deadline arithmetic steps over the same days again and again."""
+        found = self.days.get(day)
+        if found is None:
+            if len(self.days) >= MAX_REMEMBERED_DAYS:
+                self.days.clear()
+            workday = self.is_workday(day)
+            periods = (
+                tuple(
+                    (datetime.combine(day, start), datetime.combine(day, end))
+                    for start, end in self.periods(day)
+                )
+                if workday
+                else ()
+            )
+            found = self.days[day] = (workday, periods)
+        return found
 
     def periods(self, day: date) -> tuple[tuple[time, time], ...]:
         md = (day.month, day.day)
@@ -237,14 +264,15 @@ def _zone() -> tzinfo:
 
 
 def _local(moment: datetime) -> datetime:
-    """Naive local wall time of an aware datetime."""
-    if timezone.is_naive(moment):
+    """Naive local wall time of an aware datetime (``timezone.localtime``, inlined)."""
+    if moment.utcoffset() is None:
         raise ValueError(f"a timezone-aware datetime is required, got {moment!r}")
-    return timezone.localtime(moment, _zone()).replace(tzinfo=None)
+    return moment.astimezone(_zone()).replace(tzinfo=None)
 
 
 def _aware(naive: datetime) -> datetime:
-    return timezone.make_aware(naive, _zone())
+    """``timezone.make_aware(naive, zone)``, inlined (``naive`` is always naive here)."""
+    return naive.replace(tzinfo=_zone())
 
 
 def _day(value: date | datetime) -> date:
@@ -284,12 +312,10 @@ def _office_time_from(cal: _Snapshot, start: datetime) -> Iterator[tuple[datetim
     """Naive local office intervals from ``start`` on, the first one clipped to it."""
     day = start.date()
     for _step in range(MAX_DAYS):
-        if cal.is_workday(day):
-            for period_start, period_end in cal.periods(day):
-                end = datetime.combine(day, period_end)
-                if end > start:
-                    yield max(datetime.combine(day, period_start), start), end
-        day += timedelta(days=1)
+        for begin, end in cal.day(day)[1]:
+            if end > start:
+                yield max(begin, start), end
+        day += ONE_DAY
     raise ValueError(f"no office time within {MAX_DAYS} days after {start:%Y-%m-%d}")
 
 
@@ -338,11 +364,12 @@ def add_working_days(start: datetime, days: int) -> datetime:
     cal = _calendar()
     day, counted = local.date(), 0
     for _step in range(MAX_DAYS):
-        day += timedelta(days=1)
-        if cal.is_workday(day):
+        day += ONE_DAY
+        workday, periods = cal.day(day)
+        if workday:
             counted += 1
             if counted == days:
-                return _aware(datetime.combine(day, cal.periods(day)[-1][1]))
+                return _aware(periods[-1][1])
     raise ValueError(f"{days} working days reach beyond {MAX_DAYS} days")
 
 
@@ -361,7 +388,7 @@ def due_at(start: datetime, amount: float | Decimal, unit: TimeUnit | str) -> da
     ``amount`` may be a ``Decimal`` (a ``DecimalField``); working days must be whole.
     Also extends a deadline: ``due_at(old_due, extra, unit)``.
     """
-    unit = TimeUnit(unit)
+    unit = _UNITS.get(unit) or TimeUnit(unit)
     if unit == TimeUnit.WORK_HOURS:
         return add_working_hours(start, amount)
     if unit == TimeUnit.WORK_DAYS:

@@ -123,7 +123,7 @@ def _texts(values: list[Any]) -> list[str]:
 
 def _numbers(values: list[Any]) -> list[str]:
     if None in values:
-        return [_number(v) for v in values]
+        return [NULL if v is None else str(int(v)) for v in values]
     return list(map(str, map(int, values)))
 
 
@@ -142,11 +142,11 @@ _ALWAYS_AWARE = frozenset({ZoneInfo, timezone})
 
 
 def _moments(values: list[Any]) -> list[str]:
-    if None in values:
-        return [_moment(v) for v in values]
-    zones = set(map(_tzinfo, values))
+    zones = set(map(_tzinfo, filter(None, values)))  # (a datetime is never false)
     if not all(type(zone) in _ALWAYS_AWARE for zone in zones):
         return [_moment(v) for v in values]  # naive ones raise there
+    if None in values:
+        return [NULL if v is None else v.isoformat() for v in values]
     return list(map(_isoformat, values))
 
 
