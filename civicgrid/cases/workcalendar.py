@@ -42,7 +42,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import connection
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -169,9 +171,27 @@ class _Cache:
         self.checked_at = 0.0
         self.lock = threading.Lock()
         self.warned: set[int] = set()
+        #: ``CIVICGRID_CALENDAR_RECHECK_SECONDS``, read once (a settings lookup costs a
+        #: microsecond); forgotten when the setting changes (tests).
+        self.recheck: float | None = None
 
 
 _cache = _Cache()
+
+
+@receiver(setting_changed)
+def _recheck_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "CIVICGRID_CALENDAR_RECHECK_SECONDS":
+        _cache.recheck = None
+
+
+def _recheck_seconds() -> float:
+    found = _cache.recheck
+    if found is None:
+        found = _cache.recheck = float(
+            getattr(settings, "CIVICGRID_CALENDAR_RECHECK_SECONDS", DEFAULT_RECHECK_SECONDS)
+        )
+    return found
 
 
 def _warn_fallback(year: int) -> None:
@@ -234,9 +254,7 @@ def _calendar() -> _Snapshot:
     """This process's calendar, reloaded when the tables' fingerprint has moved."""
     now = monotime.monotonic()
     snap = _cache.snapshot
-    recheck = float(
-        getattr(settings, "CIVICGRID_CALENDAR_RECHECK_SECONDS", DEFAULT_RECHECK_SECONDS)
-    )
+    recheck = _recheck_seconds()
     if snap is not None and now - _cache.checked_at < recheck:
         return snap
     with _cache.lock:

@@ -75,13 +75,11 @@ def _new(model: type[M], **values: Any) -> M:
     if not names.issuperset(values):
         raise TypeError(f"{model.__name__}: unknown fields {set(values) - names}")
     obj = model.__new__(model)
-    obj._state = ModelState()
-    attributes = obj.__dict__
-    attributes.update(constant)
+    attributes = {"_state": ModelState(), **constant, **values}
     for attname, default in made:
         if attname not in values:
             attributes[attname] = default()
-    attributes.update(values)
+    obj.__dict__ = attributes
     return obj
 
 
@@ -358,6 +356,10 @@ class CaseSim:
             if deadline.finished_at or deadline.overdue_at or deadline.paused_at:
                 continue
             due = deadline.due_at
+            if due >= until and due.tzinfo is until.tzinfo:
+                # Marked at the next whole minute after it (wall time, as ``until``'s):
+                # after ``until``, not now.
+                continue
             at = due.replace(second=0, microsecond=0) + timedelta(minutes=1)
             if (at <= until if inclusive else at < until) and at < self.end:
                 deadline.overdue_at = at

@@ -112,9 +112,9 @@ _tzinfo = operator.attrgetter("tzinfo")
 
 
 def _texts(values: list[Any]) -> list[str]:
-    if None in values:
-        return [_text(v) for v in values]
     out = list(map(str, values))
+    if "None" in out:  # cheaper than looking for None itself: strings compare fast
+        return [_text(v) for v in values]
     joined = "".join(out)
     if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
         return [_text(v) for v in out]
@@ -122,9 +122,10 @@ def _texts(values: list[Any]) -> list[str]:
 
 
 def _numbers(values: list[Any]) -> list[str]:
-    if None in values:
+    try:
+        return list(map(str, map(int, values)))
+    except TypeError:  # a NULL (int(None))
         return [NULL if v is None else str(int(v)) for v in values]
-    return list(map(str, map(int, values)))
 
 
 def _floats(values: list[Any]) -> list[str]:
@@ -141,13 +142,29 @@ def _booleans(values: list[Any]) -> list[str]:
 _ALWAYS_AWARE = frozenset({ZoneInfo, timezone})
 
 
-def _moments(values: list[Any]) -> list[str]:
+def _moments(values: list[Any], memo: dict[int, str] | None = None) -> list[str]:
+    """Times in ISO 8601. ``isoformat`` is slow (half a microsecond): a time object
+    met again (a step's time is its event's, its deadlines' start and end, the case's)
+    is formatted once, remembered in ``memo`` by its id (so only for objects that all
+    stay alive meanwhile)."""
     zones = set(map(_tzinfo, filter(None, values)))  # (a datetime is never false)
     if not all(type(zone) in _ALWAYS_AWARE for zone in zones):
         return [_moment(v) for v in values]  # naive ones raise there
-    if None in values:
-        return [NULL if v is None else v.isoformat() for v in values]
-    return list(map(_isoformat, values))
+    if memo is None:
+        memo = {}
+    out = []
+    append = out.append
+    get = memo.get
+    for value in values:
+        if value is None:
+            append(NULL)
+            continue
+        key = id(value)
+        text = get(key)
+        if text is None:
+            text = memo[key] = value.isoformat()
+        append(text)
+    return out
 
 
 def _days(values: list[Any]) -> list[str]:
@@ -225,11 +242,19 @@ class Copy:
     rows: int
 
 
-def _join(model: type[Model], names: tuple[str, ...], columns: Sequence[list[Any]]) -> Copy:
+def _join(
+    model: type[Model],
+    names: tuple[str, ...],
+    columns: Sequence[list[Any]],
+    memo: dict[int, str] | None = None,
+) -> Copy:
     _sql, formats = _plan(model, names)
     if len(columns) != len(names):
         raise ValueError(f"{len(names)} columns expected, got {len(columns)}")
-    formatted = [fmt(values) for fmt, values in zip(formats, columns, strict=True)]
+    formatted = [
+        _moments(values, memo) if fmt is _moments and memo is not None else fmt(values)
+        for fmt, values in zip(formats, columns, strict=True)
+    ]
     lines = list(map("\t".join, zip(*formatted, strict=True)))
     count = len(lines)
     if lines:
@@ -270,13 +295,27 @@ def _column(model: type[Model], name: str, objects: Sequence[Any], dicts: list[A
 def prepare_objects(model: type[Model], objects: Sequence[Any]) -> Copy:
     """The ``COPY`` text of model instances: every concrete field, the primary key only
     when the first instance has one (else the database numbers the rows)."""
-    if not objects:
-        return Copy(model, (), "", 0)
-    pk = model._meta.pk
-    keep_pk = pk is not None and getattr(objects[0], pk.attname) is not None
-    names = tuple(f.attname for f in model._meta.concrete_fields if keep_pk or not f.primary_key)
-    dicts = list(map(vars, objects))
-    return _join(model, names, [_column(model, name, objects, dicts) for name in names])
+    return prepare_tables([(model, objects)])[0]
+
+
+def prepare_tables(tables: Sequence[tuple[type[Model], Sequence[Any]]]) -> list[Copy]:
+    """``prepare_objects`` of each (model, instances), the times they share (by
+    identity) formatted once."""
+    memo: dict[int, str] = {}  # the objects stay alive (``tables``) while it is used
+    copies = []
+    for model, objects in tables:
+        if not objects:
+            copies.append(Copy(model, (), "", 0))
+            continue
+        pk = model._meta.pk
+        keep_pk = pk is not None and getattr(objects[0], pk.attname) is not None
+        names = tuple(
+            f.attname for f in model._meta.concrete_fields if keep_pk or not f.primary_key
+        )
+        dicts = list(map(vars, objects))
+        columns = [_column(model, name, objects, dicts) for name in names]
+        copies.append(_join(model, names, columns, memo))
+    return copies
 
 
 def send(copy: Copy) -> int:
@@ -300,5 +339,6 @@ __all__ = [
     "formatter",
     "prepare",
     "prepare_objects",
+    "prepare_tables",
     "send",
 ]

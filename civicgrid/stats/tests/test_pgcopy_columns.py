@@ -34,8 +34,11 @@ class _Fixed(tzinfo):
     def dst(self, dt: datetime | None) -> timedelta:
         return timedelta(0)
 
+    def tzname(self, dt: datetime | None) -> str:
+        return "+03"
 
-def reference(model: type[Model], names: Sequence[str], rows: list[Sequence[Any]]) -> str:
+
+def reference(model: type[Model], names: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """The ``COPY`` text by the formatter of each value (how ``prepare`` used to do it)."""
     by_name = {f.attname: f for f in model._meta.concrete_fields}
     formats = [pgcopy.formatter(by_name[n]) for n in names]
@@ -127,3 +130,33 @@ def test_rows_of_the_wrong_length_are_refused() -> None:
         pgcopy.prepare(Deadline, ["case_id", "stage"], [[1, "accept"], [2]])
     with pytest.raises(ValueError, match="columns expected"):
         pgcopy.prepare(Deadline, ["case_id", "stage"], [[1, "accept", 3]])
+
+
+def test_tables_prepared_together_share_the_times_they_share() -> None:
+    rnd = random.Random(5)
+    times = [
+        datetime(2025, 3, 3, 9, tzinfo=TZ) + timedelta(minutes=rnd.randrange(9999))
+        for _ in range(20)
+    ]
+    utc = [t.astimezone(UTC) for t in times]  # equal instants, other objects and texts
+    events = [
+        CaseEvent(case_id=1, action=Action.ACCEPT, at=rnd.choice(times + utc)) for _ in range(50)
+    ]
+    deadlines = [
+        Deadline(
+            case_id=1,
+            stage="accept",
+            started_at=rnd.choice(times),
+            due_at=rnd.choice(utc),
+            finished_at=rnd.choice([None, *times]),
+            amount=Decimal(2),
+            unit="work_hours",
+        )
+        for _ in range(50)
+    ]
+    copies = pgcopy.prepare_tables([(CaseEvent, events), (Deadline, deadlines), (Case, [])])
+    assert [c.rows for c in copies] == [50, 50, 0]
+    for copy, objects in zip(copies, (events, deadlines), strict=False):
+        rows = [[getattr(o, n) for n in copy.names] for o in objects]
+        assert copy.text == reference(copy.model, copy.names, rows)
+        assert copy == pgcopy.prepare_objects(copy.model, objects)
