@@ -152,7 +152,7 @@ def _moments(values: list[Any], memo: dict[int, str] | None = None) -> list[str]
         return [_moment(v) for v in values]  # naive ones raise there
     if memo is None:
         memo = {}
-    out = []
+    out: list[str] = []
     append = out.append
     get = memo.get
     for value in values:

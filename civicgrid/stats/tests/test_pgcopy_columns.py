@@ -156,7 +156,11 @@ def test_tables_prepared_together_share_the_times_they_share() -> None:
     ]
     copies = pgcopy.prepare_tables([(CaseEvent, events), (Deadline, deadlines), (Case, [])])
     assert [c.rows for c in copies] == [50, 50, 0]
-    for copy, objects in zip(copies, (events, deadlines), strict=False):
+    together: list[tuple[pgcopy.Copy, Sequence[Model]]] = [
+        (copies[0], events),
+        (copies[1], deadlines),
+    ]
+    for copy, objects in together:
         rows = [[getattr(o, n) for n in copy.names] for o in objects]
         assert copy.text == reference(copy.model, copy.names, rows)
         assert copy == pgcopy.prepare_objects(copy.model, objects)
