@@ -142,28 +142,37 @@ def _booleans(values: list[Any]) -> list[str]:
 _ALWAYS_AWARE = frozenset({ZoneInfo, timezone})
 
 
-def _moments(values: list[Any], memo: dict[int, str] | None = None) -> list[str]:
-    """Times in ISO 8601. ``isoformat`` is slow (half a microsecond): a time object
-    met again (a step's time is its event's, its deadlines' start and end, the case's)
-    is formatted once, remembered in ``memo`` by its id (so only for objects that all
-    stay alive meanwhile)."""
+#: Formatted times by time zone and time, shared by the columns of ``prepare_tables``.
+Times = dict[Any, dict[datetime, str]]
+
+
+def _moments(values: list[Any], memo: Times | None = None) -> list[str]:
+    """Times in ISO 8601. ``isoformat`` is slow (most of a microsecond), and a batch's
+    times repeat (a step's time is its event's, its deadlines' start and end, the
+    case's; many deadlines fall at the end of the same office period): each time is
+    formatted once, remembered in ``memo`` by zone and value. Equal times in the same
+    zone format alike, unless one is the second of a repeated wall time (``fold``):
+    those are not remembered."""
     zones = set(map(_tzinfo, filter(None, values)))  # (a datetime is never false)
     if not all(type(zone) in _ALWAYS_AWARE for zone in zones):
         return [_moment(v) for v in values]  # naive ones raise there
     if memo is None:
         memo = {}
+    for zone in zones:
+        memo.setdefault(zone, {})
     out: list[str] = []
     append = out.append
-    get = memo.get
     for value in values:
         if value is None:
             append(NULL)
-            continue
-        key = id(value)
-        text = get(key)
-        if text is None:
-            text = memo[key] = value.isoformat()
-        append(text)
+        elif value.fold:
+            append(value.isoformat())
+        else:
+            known = memo[value.tzinfo]
+            text = known.get(value)
+            if text is None:
+                text = known[value] = value.isoformat()
+            append(text)
     return out
 
 
@@ -246,7 +255,7 @@ def _join(
     model: type[Model],
     names: tuple[str, ...],
     columns: Sequence[list[Any]],
-    memo: dict[int, str] | None = None,
+    memo: Times | None = None,
 ) -> Copy:
     _sql, formats = _plan(model, names)
     if len(columns) != len(names):
@@ -299,9 +308,9 @@ def prepare_objects(model: type[Model], objects: Sequence[Any]) -> Copy:
 
 
 def prepare_tables(tables: Sequence[tuple[type[Model], Sequence[Any]]]) -> list[Copy]:
-    """``prepare_objects`` of each (model, instances), the times they share (by
-    identity) formatted once."""
-    memo: dict[int, str] = {}  # the objects stay alive (``tables``) while it is used
+    """``prepare_objects`` of each (model, instances), the times they share formatted
+    once."""
+    memo: Times = {}
     copies = []
     for model, objects in tables:
         if not objects:

@@ -164,3 +164,27 @@ def test_tables_prepared_together_share_the_times_they_share() -> None:
         rows = [[getattr(o, n) for n in copy.names] for o in objects]
         assert copy.text == reference(copy.model, copy.names, rows)
         assert copy == pgcopy.prepare_objects(copy.model, objects)
+
+
+def test_a_repeated_wall_time_keeps_its_offset() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    first = datetime(2025, 10, 26, 2, 30, tzinfo=berlin)  # 02:30 happens twice that night
+    second = first.replace(fold=1)
+    assert first == second  # the same wall time in the same zone: equal, yet
+    column = pgcopy.column_formatter(CaseEvent._meta.get_field("at"))
+    texts = ["2025-10-26T02:30:00+02:00", "2025-10-26T02:30:00+01:00"]
+    assert column([first, second, first, second]) == texts * 2
+    copies = pgcopy.prepare_tables(
+        [(CaseEvent, [CaseEvent(case_id=1, action=Action.ACCEPT, at=t) for t in (first, second)])]
+    )
+    assert copies[0].text == reference(
+        CaseEvent,
+        copies[0].names,
+        [
+            [getattr(e, n) for n in copies[0].names]
+            for e in [
+                CaseEvent(case_id=1, action=Action.ACCEPT, at=first),
+                CaseEvent(case_id=1, action=Action.ACCEPT, at=second),
+            ]
+        ],
+    )
