@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -155,6 +155,9 @@ class CaseSim:
     approval_ids: Iterator[int]
     #: The end of the history: the sweep marks nothing at or after it.
     end: datetime
+    #: The current time zone (the date in the case number), when the caller has it at
+    #: hand: ``timezone.get_current_timezone()`` costs microseconds a case.
+    zone: tzinfo | None = None
     case: Case = field(init=False)
     events: list[CaseEvent] = field(default_factory=list)
     deadlines: list[Deadline] = field(default_factory=list)
@@ -172,7 +175,7 @@ class CaseSim:
         self.case = _new(
             Case,
             id=self.case_id,
-            number=f"{timezone.localtime(at):%Y%m%d}{self.case_id:07d}",
+            number=f"{timezone.localtime(at, self.zone):%Y%m%d}{self.case_id:07d}",
             tracking_code=i.tracking_code,
             channel=i.channel,
             request_type=i.request_type,

@@ -200,6 +200,10 @@ class _Context:
         self._limits: dict[tuple[int, str, str], tuple[Decimal, str]] = {}
         self._suggest: dict[tuple[int, int], int | None] = {}
         self._grid_objects: dict[int, Grid] = {}
+        #: Per grid: its nearest ancestor (itself included) with a rule or a unit, else 0.
+        self._anchor: dict[int, int] = {}
+        #: The time zone case numbers are dated in (``create_case``: the current one).
+        self.zone = timezone.get_current_timezone()
 
     def time_limit(self, category_id: int, urgency: str, stage: str) -> tuple[Decimal, str]:
         found_key = (category_id, urgency, stage)
@@ -212,9 +216,13 @@ class _Context:
     def suggest(self, category_id: int, grid_id: int) -> int | None:
         """``routing.suggest``, cached: its answer depends only on the category and on
         which of the grid's ancestors have a routing rule or a unit serving them."""
-        path = self.grids[grid_id][0]
-        ids = [int(p) for p in path.strip("/").split("/") if p]
-        anchor = next((i for i in reversed(ids) if i in self.anchors), 0)
+        anchor = self._anchor.get(grid_id)
+        if anchor is None:
+            path = self.grids[grid_id][0]
+            ids = [int(p) for p in path.strip("/").split("/") if p]
+            anchor = self._anchor[grid_id] = next(
+                (i for i in reversed(ids) if i in self.anchors), 0
+            )
         cache_key = (category_id, anchor)
         if cache_key not in self._suggest:
             if not self._grid_objects:
@@ -491,6 +499,7 @@ def _simulate(
         roles={},
         approval_ids=iter(()),
         end=context.now,
+        zone=context.zone,
     )
     # Where it is, as create_case would have placed it (or not: kept for manual location).
     located = stored is not None and grid_id is not None

@@ -171,7 +171,8 @@ def parse_time(value: Any, mapping: Mapping) -> datetime | None:
                 raise ValueError(raw) from None
         moment = found
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=mapping.timezone)
+        # moment.replace(tzinfo=…), fold included, without parsing keyword arguments
+        moment = datetime.combine(moment.date(), moment.time(), mapping.timezone)
     return moment
 
 

@@ -81,9 +81,13 @@ def test_columns_are_written_as_each_value_would_be(model: type[Model], nulls: b
         values_for(f, rnd, 200, nulls=nulls and (f.null or not f.primary_key)) for f in fields
     ]
     rows = [list(r) for r in zip(*columns, strict=True)]
-    copy = pgcopy.prepare(model, names, rows)
+    objects = [model(**dict(zip(names, row, strict=True))) for row in rows]
+    expected = reference(model, names, rows)
+    copy = pgcopy.prepare_objects(model, objects)  # a column at a time
     assert (copy.rows, copy.names) == (200, tuple(names))
-    assert copy.text == reference(model, names, rows)
+    assert copy.text == expected
+    assert pgcopy.prepare_tables([(model, objects)]) == [copy]
+    assert pgcopy.prepare(model, names, rows).text == expected  # a row at a time
 
 
 def test_a_column_of_plain_text_needs_no_escapes_and_one_that_does_gets_them() -> None:
@@ -128,7 +132,7 @@ def test_instances_are_read_as_their_attributes() -> None:
 def test_rows_of_the_wrong_length_are_refused() -> None:
     with pytest.raises(ValueError, match="shorter"):
         pgcopy.prepare(Deadline, ["case_id", "stage"], [[1, "accept"], [2]])
-    with pytest.raises(ValueError, match="columns expected"):
+    with pytest.raises(ValueError, match="longer"):
         pgcopy.prepare(Deadline, ["case_id", "stage"], [[1, "accept", 3]])
 
 
