@@ -3,6 +3,7 @@ and statistics the services would have written."""
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from django.db import connection
 from civicgrid.cases.models import Action, Case, CaseEvent, Channel, Deadline, Stage, Status
 from civicgrid.cases.services.intake import TRACKING_ALPHABET
 from civicgrid.cases.tests.fixtures import EAST_POINT
-from civicgrid.exchange.importer import _random_codes, schedule
+from civicgrid.exchange.importer import GC_THRESHOLDS, _fewer_collections, _random_codes, schedule
 from civicgrid.exchange.tests.conftest import Run, write_xlsx
 from civicgrid.grids.models import HandlingUnit
 from civicgrid.stats import selectors
@@ -277,3 +278,14 @@ def test_tracking_codes_are_drawn_uniformly_from_the_alphabet() -> None:
     assert set(counts) == set(TRACKING_ALPHABET)
     assert all(abs(n - 1250) < 300 for n in counts.values())
     assert _random_codes(0) == []
+
+
+def test_the_garbage_collector_runs_less_often_while_importing_as_before_after() -> None:
+    before = gc.get_threshold()
+    with _fewer_collections():
+        during = gc.get_threshold()
+        assert all(d >= max(b, t) for d, b, t in zip(during, before, GC_THRESHOLDS, strict=True))
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), _fewer_collections():
+        raise RuntimeError
+    assert gc.get_threshold() == before
