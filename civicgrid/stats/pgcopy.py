@@ -106,12 +106,12 @@ def formatter(field: Any) -> Formatter:
 # (``map`` of a builtin), a value at a time in Python only where a column needs it (a
 # NULL, an escape, an unusual time zone).
 
-Column = Callable[[list[Any]], list[str]]
+Column = Callable[[Sequence[Any]], list[str]]
 _isoformat = operator.methodcaller("isoformat")
 _tzinfo = operator.attrgetter("tzinfo")
 
 
-def _texts(values: list[Any]) -> list[str]:
+def _texts(values: Sequence[Any]) -> list[str]:
     out = list(map(str, values))
     if "None" in out:  # cheaper than looking for None itself: strings compare fast
         return [_text(v) for v in values]
@@ -121,20 +121,20 @@ def _texts(values: list[Any]) -> list[str]:
     return out
 
 
-def _numbers(values: list[Any]) -> list[str]:
+def _numbers(values: Sequence[Any]) -> list[str]:
     try:
         return list(map(str, map(int, values)))
     except TypeError:  # a NULL (int(None))
         return [NULL if v is None else str(int(v)) for v in values]
 
 
-def _floats(values: list[Any]) -> list[str]:
+def _floats(values: Sequence[Any]) -> list[str]:
     if None in values:
         return [_float(v) for v in values]
     return list(map(repr, map(float, values)))
 
 
-def _booleans(values: list[Any]) -> list[str]:
+def _booleans(values: Sequence[Any]) -> list[str]:
     return [NULL if v is None else "t" if v else "f" for v in values]
 
 
@@ -146,7 +146,7 @@ _ALWAYS_AWARE = frozenset({ZoneInfo, timezone})
 Times = dict[Any, dict[datetime, str]]
 
 
-def _moments(values: list[Any], memo: Times | None = None) -> list[str]:
+def _moments(values: Sequence[Any], memo: Times | None = None) -> list[str]:
     """Times in ISO 8601. ``isoformat`` is slow (most of a microsecond), and a batch's
     times repeat (a step's time is its event's, its deadlines' start and end, the
     case's; many deadlines fall at the end of the same office period): each time is
@@ -176,13 +176,13 @@ def _moments(values: list[Any], memo: Times | None = None) -> list[str]:
     return out
 
 
-def _days(values: list[Any]) -> list[str]:
+def _days(values: Sequence[Any]) -> list[str]:
     if None in values:
         return [_day(v) for v in values]
     return list(map(_isoformat, values))
 
 
-def _decimals(values: list[Any]) -> list[str]:
+def _decimals(values: Sequence[Any]) -> list[str]:
     if None in values:
         return [_decimal(v) for v in values]
     return list(map(str, values))
@@ -219,7 +219,7 @@ def column_formatter(field: Any) -> Column:
             )
         ).encode
 
-        def as_json(values: list[Any]) -> list[str]:
+        def as_json(values: Sequence[Any]) -> list[str]:
             return _texts(
                 [
                     None if v is None else "{}" if type(v) is dict and not v else encode(v)
@@ -254,7 +254,7 @@ class Copy:
 def _join(
     model: type[Model],
     names: tuple[str, ...],
-    columns: Sequence[list[Any]],
+    columns: Sequence[Sequence[Any]],
     memo: Times | None = None,
 ) -> Copy:
     _sql, formats = _plan(model, names)
@@ -301,13 +301,24 @@ def _plain(model: type[Model], name: str) -> bool:
     return descriptor is None or type(descriptor) in _PLAIN
 
 
-def _column(model: type[Model], name: str, objects: Sequence[Any], dicts: list[Any]) -> list[Any]:
-    if _plain(model, name):
+def _columns(model: type[Model], names: tuple[str, ...], objects: Sequence[Any]) -> list[Any]:
+    """The values of the fields ``names`` of ``objects``, a sequence per field. Read a
+    row at a time (each instance once, while it is in the CPU's cache), from the
+    instances' dicts when every field is a plain one and there."""
+    get: Callable[[Any], Any]
+    if len(names) == 1:
+        return [[getattr(o, names[0]) for o in objects]]
+    rows: list[Any] | None = None
+    if all(_plain(model, name) for name in names):
+        get = operator.itemgetter(*names)
         try:
-            return list(map(operator.itemgetter(name), dicts))
-        except KeyError:  # deferred: the descriptor fetches it
-            pass
-    return list(map(operator.attrgetter(name), objects))
+            rows = list(map(get, map(vars, objects)))
+        except KeyError:  # deferred: the descriptors fetch them
+            rows = None
+    if rows is None:
+        get = operator.attrgetter(*names)
+        rows = list(map(get, objects))
+    return list(zip(*rows, strict=True))
 
 
 def prepare_objects(model: type[Model], objects: Sequence[Any]) -> Copy:
@@ -330,9 +341,7 @@ def prepare_tables(tables: Sequence[tuple[type[Model], Sequence[Any]]]) -> list[
         names = tuple(
             f.attname for f in model._meta.concrete_fields if keep_pk or not f.primary_key
         )
-        dicts = list(map(vars, objects))
-        columns = [_column(model, name, objects, dicts) for name in names]
-        copies.append(_join(model, names, columns, memo))
+        copies.append(_join(model, names, _columns(model, names, objects), memo))
     return copies
 
 
