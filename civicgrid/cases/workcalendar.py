@@ -26,6 +26,8 @@ Each process caches the calendar (one query per year on first use, office hours
 once) and checks a fingerprint of the three tables (row counts and latest
 ``updated_at``) at most every ``CIVICGRID_CALENDAR_RECHECK_SECONDS`` (2 s), so an
 edit in the admin or an import reaches every process without a query per day stepped.
+A snapshot also remembers each date's facts once worked out (workday, office periods;
+at most ``MAX_REMEMBERED_DAYS``), forgotten with it.
 """
 
 from __future__ import annotations
