@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -50,31 +50,36 @@ from civicgrid.cases.workflow import OPEN_ACTIVE, PARKABLE, STAGE_OF_STATUS
 
 S = Status
 M = TypeVar("M", bound=Model)
-#: Per model: its fields' attnames, constant defaults, and fields whose default is made
-#: anew for each instance.
-_FIELDS: dict[type[Model], tuple[frozenset[str], dict[str, Any], list[Any]]] = {}
+#: Per model: its fields' attnames, constant defaults, and (attname, callable) of the
+#: fields whose default is made anew for each instance.
+_FIELDS: dict[type[Model], tuple[frozenset[str], dict[str, Any], tuple[tuple[str, Any], ...]]] = {}
+
+
+def _template(
+    model: type[Model],
+) -> tuple[frozenset[str], dict[str, Any], tuple[tuple[str, Any], ...]]:
+    fields = model._meta.concrete_fields
+    # A field without a default has ``NOT_PROVIDED`` (a class, so callable) as its
+    # default: its ``get_default`` is a constant (None or "").
+    made = [f for f in fields if f.has_default() and callable(f.default)]
+    constant = {f.attname: f.get_default() for f in fields if f not in made}
+    names = frozenset(f.attname for f in fields)
+    known = _FIELDS[model] = (names, constant, tuple((f.attname, f.get_default) for f in made))
+    return known
 
 
 def _new(model: type[M], **values: Any) -> M:
     """``model(**values)`` given attnames, without ``Model.__init__``'s per-field work
     (a quarter of the simulation's time): the same attributes, defaults included."""
-    known = _FIELDS.get(model)
-    if known is None:
-        fields = model._meta.concrete_fields
-        made = [f for f in fields if callable(f.default)]
-        constant = {f.attname: f.get_default() for f in fields if f not in made}
-        known = _FIELDS[model] = (frozenset(f.attname for f in fields), constant, made)
-    names, constant, made = known
+    names, constant, made = _FIELDS.get(model) or _template(model)
     if not names.issuperset(values):
         raise TypeError(f"{model.__name__}: unknown fields {set(values) - names}")
     obj = model.__new__(model)
-    obj._state = ModelState()
-    attributes = obj.__dict__
-    attributes.update(constant)
-    for f in made:
-        if f.attname not in values:
-            attributes[f.attname] = f.get_default()
-    attributes.update(values)
+    attributes = {"_state": ModelState(), **constant, **values}
+    for attname, default in made:
+        if attname not in values:
+            attributes[attname] = default()
+    obj.__dict__ = attributes
     return obj
 
 
@@ -150,6 +155,9 @@ class CaseSim:
     approval_ids: Iterator[int]
     #: The end of the history: the sweep marks nothing at or after it.
     end: datetime
+    #: The current time zone (the date in the case number), when the caller has it at
+    #: hand: ``timezone.get_current_timezone()`` costs microseconds a case.
+    zone: tzinfo | None = None
     case: Case = field(init=False)
     events: list[CaseEvent] = field(default_factory=list)
     deadlines: list[Deadline] = field(default_factory=list)
@@ -167,7 +175,7 @@ class CaseSim:
         self.case = _new(
             Case,
             id=self.case_id,
-            number=f"{timezone.localtime(at):%Y%m%d}{self.case_id:07d}",
+            number=f"{timezone.localtime(at, self.zone):%Y%m%d}{self.case_id:07d}",
             tracking_code=i.tracking_code,
             channel=i.channel,
             request_type=i.request_type,
@@ -351,6 +359,10 @@ class CaseSim:
             if deadline.finished_at or deadline.overdue_at or deadline.paused_at:
                 continue
             due = deadline.due_at
+            if due >= until and due.tzinfo is until.tzinfo:
+                # Marked at the next whole minute after it (wall time, as ``until``'s):
+                # after ``until``, not now.
+                continue
             at = due.replace(second=0, microsecond=0) + timedelta(minutes=1)
             if (at <= until if inclusive else at < until) and at < self.end:
                 deadline.overdue_at = at

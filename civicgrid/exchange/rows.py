@@ -128,6 +128,8 @@ class Columns:
 
 
 def text(value: Any) -> str:
+    if type(value) is str:  # most cells of a CSV: the fast path
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -169,7 +171,8 @@ def parse_time(value: Any, mapping: Mapping) -> datetime | None:
                 raise ValueError(raw) from None
         moment = found
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=mapping.timezone)
+        # moment.replace(tzinfo=…), fold included, without parsing keyword arguments
+        moment = datetime.combine(moment.date(), moment.time(), mapping.timezone)
     return moment
 
 
@@ -228,10 +231,21 @@ def parse_row(
     except ValueError:
         bad("received_at", _("无法识别的时间“%(v)s”") % {"v": text(cell("received_at"))})
 
-    _choice(row, "request_type", key(text(cell("request_type"))), mapping.request_types,
-            mapping.default_request_type, bad, _("未知的诉求类型“%(v)s”"))  # fmt: skip
-    _choice(row, "urgency", key(text(cell("urgency"))), mapping.urgencies,
-            mapping.default_urgency, bad, _("未知的紧急程度“%(v)s”"))  # fmt: skip
+    # The messages are translated only for a row that needs them (gettext is not free).
+    unknown = _choice(
+        row,
+        "request_type",
+        key(text(cell("request_type"))),
+        mapping.request_types,
+        mapping.default_request_type,
+    )
+    if unknown:
+        bad("request_type", _("未知的诉求类型“%(v)s”") % {"v": unknown})
+    unknown = _choice(
+        row, "urgency", key(text(cell("urgency"))), mapping.urgencies, mapping.default_urgency
+    )
+    if unknown:
+        bad("urgency", _("未知的紧急程度“%(v)s”") % {"v": unknown})
 
     _coordinates(row, cell("lon"), cell("lat"), bad)
 
@@ -251,15 +265,16 @@ def parse_row(
     return row
 
 
-def _choice(
-    row: Row, name: str, value: str, table: dict[str, str], default: str, bad: Any, message: str
-) -> None:
+def _choice(row: Row, name: str, value: str, table: dict[str, str], default: str) -> str:
+    """Set ``name`` to what ``value`` stands for in ``table`` (``default`` when empty);
+    an unknown ``value`` is returned (else "")."""
     if not value:
         setattr(row, name, default)
     elif value in table:
         setattr(row, name, table[value])
     else:
-        bad(name, message % {"v": value})
+        return value
+    return ""
 
 
 def _coordinates(row: Row, lon: Any, lat: Any, bad: Any) -> None:

@@ -40,11 +40,13 @@ class Batch:
         facts = rollups.prepare_bulk_intake([fact_of(s) for s in sims])
         if connection.vendor != "postgresql":
             return cls(sims, [], facts)
-        copies = [
-            pgcopy.prepare_objects(Case, [s.case for s in sims]),
-            pgcopy.prepare_objects(CaseEvent, [e for s in sims for e in s.events]),
-            pgcopy.prepare_objects(Deadline, [d for s in sims for d in s.deadlines]),
-        ]
+        copies = pgcopy.prepare_tables(
+            [
+                (Case, [s.case for s in sims]),
+                (CaseEvent, [e for s in sims for e in s.events]),
+                (Deadline, [d for s in sims for d in s.deadlines]),
+            ]
+        )
         return cls(sims, copies, facts)
 
     def insert(self) -> None:

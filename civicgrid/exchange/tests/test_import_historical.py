@@ -3,6 +3,8 @@ and statistics the services would have written."""
 
 from __future__ import annotations
 
+import gc
+from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,8 +13,9 @@ import pytest
 from django.db import connection
 
 from civicgrid.cases.models import Action, Case, CaseEvent, Channel, Deadline, Stage, Status
+from civicgrid.cases.services.intake import TRACKING_ALPHABET
 from civicgrid.cases.tests.fixtures import EAST_POINT
-from civicgrid.exchange.importer import schedule
+from civicgrid.exchange.importer import GC_THRESHOLDS, _fewer_collections, _random_codes, schedule
 from civicgrid.exchange.tests.conftest import Run, write_xlsx
 from civicgrid.grids.models import HandlingUnit
 from civicgrid.stats import selectors
@@ -262,3 +265,27 @@ def test_batches_committed_by_the_writer_thread_hold_the_same_rows(
     assert _snapshot() == before
     again = run(str(source), "--mapping", str(wgs84_mapping), "--batch", "1")
     assert "已存在跳过 4" in again
+
+
+def test_tracking_codes_are_drawn_uniformly_from_the_alphabet() -> None:
+    codes = _random_codes(4000)
+    assert len(codes) == 4000
+    assert all(len(code) == 10 and set(code) <= set(TRACKING_ALPHABET) for code in codes)
+    assert len(set(codes)) == 4000
+    # 40,000 characters over 32: about 1,250 each (a deviation of 35); far outside
+    # ±300 only if the draw were biased.
+    counts = Counter("".join(codes))
+    assert set(counts) == set(TRACKING_ALPHABET)
+    assert all(abs(n - 1250) < 300 for n in counts.values())
+    assert _random_codes(0) == []
+
+
+def test_the_garbage_collector_runs_less_often_while_importing_as_before_after() -> None:
+    before = gc.get_threshold()
+    with _fewer_collections():
+        during = gc.get_threshold()
+        assert all(d >= max(b, t) for d, b, t in zip(during, before, GC_THRESHOLDS, strict=True))
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), _fewer_collections():
+        raise RuntimeError
+    assert gc.get_threshold() == before
