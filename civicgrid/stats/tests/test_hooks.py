@@ -105,3 +105,102 @@ def test_a_rebuild_of_any_span_gives_the_hooks_rows(
     assert all(before.values())
     rebuild_rollups(*span)
     assert _rollup_rows() == before
+
+
+def _schema() -> dict[str, object]:
+    """The rollup tables' constraints and indexes as Django sees them, their identity
+    sequences by name."""
+    from django.db import connection
+
+    schema: dict[str, object] = {}
+    with connection.cursor() as cursor:
+        for model in (GridRollup, DimRollup, Rollup, PersonRollup):
+            table = model._meta.db_table
+            constraints = connection.introspection.get_constraints(cursor, table)
+            schema[table] = {
+                name: (c["columns"], c["unique"], c["primary_key"], c["index"], c["check"])
+                for name, c in constraints.items()
+            }
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+            schema[f"{table} sequence"] = cursor.fetchone()[0]
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("span", "locked"),
+    [
+        ((date(2026, 2, 1), date(2026, 4, 30)), False),  # every row: none kept
+        ((date(2026, 2, 27), date(2026, 3, 15)), False),  # rows outside the span kept
+        ((date(2026, 3, 1), date(2026, 3, 31)), True),  # the tables busy: rows moved
+    ],
+)
+def test_a_rebuild_into_fresh_tables_swapped_in_gives_the_hooks_rows(
+    new_case: IntakeFactory,
+    city_unit: HandlingUnit,
+    monkeypatch: pytest.MonkeyPatch,
+    span: tuple[date, date],
+    locked: bool,
+) -> None:
+    """PostgreSQL: a rebuild of most of a table's rows builds a fresh table (the rows
+    outside the span copied), its indexes after the rows, and swaps it in under the
+    table's name, with its constraints', indexes' and identity's names; when the
+    tables stay busy it moves the span's rows into them instead."""
+    from django.db import connection
+
+    from civicgrid.stats import rollups
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the swap is PostgreSQL's")
+    for when in (
+        datetime(2026, 2, 27, 10, 0, tzinfo=SH),
+        datetime(2026, 3, 1, 23, 59, tzinfo=SH),
+        datetime(2026, 3, 15, 9, 30, tzinfo=SH),
+        datetime(2026, 4, 2, 14, 0, tzinfo=SH),
+    ):
+        new_case(received_at=when, description=f"{when:%m%d}")
+    before, schema = _rollup_rows(), _schema()
+    top = Rollup.objects.order_by("-id").values_list("id", flat=True)[0]
+    monkeypatch.setattr(rollups, "SWAP_SHARE", 0.0)
+    monkeypatch.setattr(rollups, "SWAP_MIN_ROWS", 0)
+    swapped: list[str] = []
+    swap_in = rollups._swap_in
+    monkeypatch.setattr(
+        rollups, "_swap_in", lambda fresh, *a: swapped.extend(fresh.values()) or swap_in(fresh, *a)
+    )
+    if locked:
+        monkeypatch.setattr(rollups, "_lock_briefly", lambda tables: False)
+    rebuild_rollups(*span)
+    assert len(swapped) == 4
+    assert _rollup_rows() == before
+    assert _schema() == schema
+    # New rows take the ids the table's identity gives next, as a delete and insert would.
+    assert (
+        min(
+            Rollup.objects.filter(period__gte=span[0], period__lte=span[1]).values_list(
+                "id", flat=True
+            )
+        )
+        > top
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_class WHERE relname LIKE %s", ["%\\_\\_rebuild%"])
+        assert cursor.fetchone()[0] == 0
+    rebuild_rollups(*span)  # again, over the swapped tables
+    assert _rollup_rows() == before
+
+
+def test_a_rebuild_of_a_few_days_deletes_and_inserts_in_place(
+    new_case: IntakeFactory, city_unit: HandlingUnit
+) -> None:
+    """A small span (the periodic rebuild's days) never swaps a table."""
+    from civicgrid.stats import rollups
+
+    new_case(received_at=datetime(2026, 3, 1, 10, 0, tzinfo=SH))
+    before = _rollup_rows()
+    for model in (GridRollup, DimRollup, Rollup, PersonRollup):
+        if rollups.connection.vendor == "postgresql":
+            assert not rollups._swapped(
+                model, (date(2026, 3, 1),) * 2, (date(2026, 3, 1), date(2026, 3, 31))
+            )
+    rebuild_rollups(date(2026, 3, 1), date(2026, 3, 1))
+    assert _rollup_rows() == before
