@@ -804,7 +804,9 @@ def _rebuild_postgresql(result: RebuildResult, day_from: date, day_to: date) -> 
     # Each table's rows go into a fresh copy of it swapped in at the end when the span
     # holds most of its rows, else into the table itself once the span's rows are gone.
     fresh = {
-        model: _fresh_table(model, days, months) for model in kinds if _swapped(model, days, months)
+        model: _fresh_table(model, days, months)
+        for model, (stage, _rows_of) in kinds.items()
+        if _swapped(model, stage, days, months)
     }
     for model in kinds:
         if model not in fresh:
@@ -836,7 +838,8 @@ def _rebuild_postgresql(result: RebuildResult, day_from: date, day_to: date) -> 
 
 # -- a whole-table rebuild on PostgreSQL: a fresh table, its indexes built once, swapped in --
 #: A table is built afresh and swapped in (``_swapped``) when the planner expects the
-#: span to hold at least this share of its rows and at least ``SWAP_MIN_ROWS`` rows:
+#: span to hold at least this share of its rows and at least ``SWAP_MIN_ROWS`` rows
+#: (an empty table: when its stage holds that many):
 #: the rows kept are copied, the rebuilt ones inserted into a table without indexes,
 #: which are built once at the end (a sort per index instead of an index lookup per
 #: row, and no entries of just-deleted rows to walk past).
@@ -867,9 +870,12 @@ def _span_where() -> str:
     )
 
 
-def _swapped(model: type[Model], days: tuple[date, date], months: tuple[date, date]) -> bool:
+def _swapped(
+    model: type[Model], stage: str, days: tuple[date, date], months: tuple[date, date]
+) -> bool:
     """Whether ``model``'s table is rebuilt as a fresh table swapped in: the span holds
-    most of its rows by the planner's estimate (a few days' rebuild never), and nothing
+    most of its rows by the planner's estimate (a few days' rebuild never), or the table
+    is empty and the ``stage`` its rows come from large, and nothing
     else depends on the table (no foreign key, view, trigger, rule, policy,
     publication, inheritance) and this role owns it (it drops and renames it)."""
     table = model._meta.db_table
@@ -893,6 +899,11 @@ def _swapped(model: type[Model], days: tuple[date, date], months: tuple[date, da
         if not cursor.fetchone()[0]:
             return False
         q = _quote(table)
+        cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {q})")  # noqa: S608
+        if cursor.fetchone()[0]:
+            # Empty (its estimates those of a table never analysed): as many rows as staged.
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [stage])
+            return float(cursor.fetchone()[0]) >= SWAP_MIN_ROWS
         estimates = []
         for where, params in ((_span_where(), [*days, *months]), ("TRUE", [])):
             cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {q} WHERE {where}", params)  # noqa: S608
