@@ -812,12 +812,28 @@ def _rebuild_postgresql(result: RebuildResult, day_from: date, day_to: date) -> 
         if model not in fresh:
             _delete_span(model, day_from, day_to)
     month = _quote("month")
+    # The staged rows at a stage's deepest level are the day rows of that level when
+    # they are grouped by every other column of the stage (and no grid moved).
+    stage_nodes = {grid: list(range(4))}
+    stage_extra: dict[str, tuple[str, ...]] = {grid: ()}
+    if cube:
+        stage_nodes[cube], stage_extra[cube] = nodes, DIMENSIONS
+    if person:
+        stage_nodes[person], stage_extra[person] = rollup_levels, ("user", "role")
+    one_to_one = {stage: _one_to_one(stage, n) for stage, n in stage_nodes.items()}
     for model, (stage, rows_of) in kinds.items():
         into = fresh.get(model, model._meta.db_table)
         rows = 0
         few_days = model in (GridRollup, DimRollup)
         for level, group, exprs in rows_of:
-            rows += _from_stage(model, stage, "d", level, group, exprs, days, into=into)
+            direct = (
+                one_to_one[stage]
+                and level == max(stage_nodes[stage])
+                and set(stage_extra[stage]) <= set(group)
+            )
+            rows += _from_stage(
+                model, stage, "d", level, group, exprs, days, into=into, direct=direct
+            )
             if not few_days:
                 # Their day rows are about as many as the facts: the months from the stage.
                 rows += _from_stage(model, stage, "m", level, group, exprs, months, into=into)
@@ -1134,13 +1150,15 @@ def _from_stage(
     where: str = "",
     *,
     into: str = "",
+    direct: bool = False,
 ) -> int:
     """Insert ``model``'s rows of one level (and dimension) and grain from the staged
     sums: grouped by the period (the stage's day or month column) and ``group`` (the
     node first), the periods the first and last of ``params`` (or ``where``), the
     rows of a node 0 below level 0 (not located that deep) left out, as
     ``_insert_grid`` and the others do; inserted in the order of the unique key, into
-    the table ``into`` (a fresh copy of ``model``'s) or ``model``'s."""
+    the table ``into`` (a fresh copy of ``model``'s) or ``model``'s. ``direct``: each
+    staged row is one row (``_one_to_one``), copied without summing."""
     q = _quote
     keys, extra, counters = KEYS[model]
     period = q("day" if grain == "d" else "month")
@@ -1151,13 +1169,38 @@ def _from_stage(
     where = where or f"{period} >= %s AND {period} <= %s"
     target = ", ".join(q(c) for c in ("grain", "period", *columns, *counters))
     order = ", ".join(q(k) for k in keys if k != "grain")
+    sums = ", ".join(q(c) for c in counters) if direct else _sums(counters)
+    grouped = "" if direct else f"GROUP BY {period}, {', '.join(q(c) for c in group)} "
     sql = (
         f"INSERT INTO {q(into or model._meta.db_table)} ({target}) "  # noqa: S608
-        f"SELECT '{grain}', {period} AS {q('period')}, {select}, {_sums(counters)} "
-        f"FROM {q(stage)} WHERE ({where}){located} "
-        f"GROUP BY {period}, {', '.join(q(c) for c in group)} ORDER BY {order}"
+        f"SELECT '{grain}', {period} AS {q('period')}, {select}, {sums} "
+        f"FROM {q(stage)} WHERE ({where}){located} {grouped}ORDER BY {order}"
     )
     return _execute(sql, list(params))
+
+
+def _one_to_one(stage: str, nodes: Sequence[int]) -> bool:
+    """Whether each row of ``stage`` (by day, month, the nodes of the levels ``nodes``
+    and other columns) located at the deepest of those levels is one row of that
+    level by day and the other columns: its month is its day's, and its deepest node
+    has one ancestor at each level above (the grids did not move within the tree
+    among the facts of the span; otherwise the rows are summed)."""
+    q = _quote
+    deepest = q(f"node{max(nodes)}")
+    moved = " OR ".join(f"min({q(f'node{n}')}) <> max({q(f'node{n}')})" for n in nodes[:-1])
+    day, month = q("day"), q("month")
+    sql = (
+        f"SELECT NOT EXISTS (SELECT 1 FROM {q(stage)} "  # noqa: S608
+        f"WHERE {month} <> CAST(date_trunc('month', {day}) AS date))"
+    )
+    if moved:
+        sql += (
+            f" AND NOT EXISTS (SELECT 1 FROM {q(stage)} WHERE {deepest} <> 0 "  # noqa: S608
+            f"GROUP BY {deepest} HAVING {moved})"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return bool(cursor.fetchone()[0])
 
 
 def _months_from_days(

@@ -215,3 +215,44 @@ def test_a_rebuild_of_a_few_days_deletes_and_inserts_in_place(
     monkeypatch.setattr(rollups, "SWAP_MIN_ROWS", 0)  # the share of the rows decides
     rebuild_rollups(date(2026, 3, 1), date(2026, 3, 1))
     assert _rollup_rows() == before
+
+
+@pytest.mark.parametrize("one_to_one", [True, False])
+def test_the_deepest_staged_rows_are_copied_or_summed_alike(
+    new_case: IntakeFactory,
+    city_unit: HandlingUnit,
+    monkeypatch: pytest.MonkeyPatch,
+    one_to_one: bool,
+) -> None:
+    """PostgreSQL copies the staged rows of a stage's deepest level as its day rows
+    when each is one (``_one_to_one``), and sums them otherwise: the same rows."""
+    from civicgrid.stats import rollups
+
+    for i, when in enumerate(
+        (datetime(2026, 3, 1, 10, 0, tzinfo=SH), datetime(2026, 3, 1, 11, 0, tzinfo=SH))
+    ):
+        new_case(received_at=when, description=f"第{i}件")
+    before = _rollup_rows()
+    monkeypatch.setattr(rollups, "_one_to_one", lambda *args: one_to_one)
+    rebuild_rollups(date(2026, 2, 20), date(2026, 3, 10))
+    assert _rollup_rows() == before
+
+
+def test_a_fact_whose_month_is_not_its_days_is_summed_not_copied(
+    new_case: IntakeFactory, city_unit: HandlingUnit
+) -> None:
+    """Two facts of one day and key, one with another month (a fact written wrong):
+    the day row sums both, as the portable path does, rather than two rows of one key."""
+    from civicgrid.stats.models import CaseFact, PersonFact
+
+    when = datetime(2026, 3, 1, 10, 0, tzinfo=SH)
+    first, second = (new_case(received_at=when, description=f"第{i}件") for i in range(2))
+    for facts in (CaseFact, PersonFact):
+        facts.objects.filter(case_id=second.pk).update(month=date(2026, 2, 1))
+    rebuild_rollups(date(2026, 3, 1), date(2026, 3, 1))
+    fact = CaseFact.objects.get(pk=first.pk)
+    day = {"grain": "d", "period": date(2026, 3, 1)}
+    cube = Rollup.objects.filter(**day, level=1, node=fact.node1)
+    assert sorted(cube.values_list("received", flat=True)) == [2]
+    months = Rollup.objects.filter(grain="m", level=1, node=fact.node1)
+    assert sorted(months.values_list("period", "received")) == [(date(2026, 3, 1), 1)]
