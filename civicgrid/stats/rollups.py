@@ -920,6 +920,10 @@ def _swapped(
             # Empty (its estimates those of a table never analysed): as many rows as staged.
             cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [stage])
             return float(cursor.fetchone()[0]) >= SWAP_MIN_ROWS
+        cursor.execute("SELECT reltuples < 0 FROM pg_class WHERE oid = %s::regclass", [q])
+        if cursor.fetchone()[0]:
+            # Never analysed: the estimates below would be the planner's defaults.
+            cursor.execute(f"ANALYZE {q} ({_quote('grain')}, {_quote('period')})")
         estimates = []
         for where, params in ((_span_where(), [*days, *months]), ("TRUE", [])):
             cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {q} WHERE {where}", params)  # noqa: S608

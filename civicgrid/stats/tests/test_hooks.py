@@ -256,3 +256,31 @@ def test_a_fact_whose_month_is_not_its_days_is_summed_not_copied(
     assert sorted(cube.values_list("received", flat=True)) == [2]
     months = Rollup.objects.filter(grain="m", level=1, node=fact.node1)
     assert sorted(months.values_list("period", "received")) == [(date(2026, 3, 1), 1)]
+
+
+def test_a_table_never_analysed_is_judged_by_real_statistics(
+    new_case: IntakeFactory, city_unit: HandlingUnit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the share of a table's rows in the span is the planner's estimate; a
+    table never analysed is analysed first (its estimates would be defaults)."""
+    from django.db import connection
+
+    from civicgrid.stats import rollups
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the swap is PostgreSQL's")
+    for month in (3, 4):
+        new_case(received_at=datetime(2026, month, 2, 10, 0, tzinfo=SH))
+    monkeypatch.setattr(rollups, "SWAP_MIN_ROWS", 0)
+    monkeypatch.setattr(rollups, "SWAP_SHARE", 0.5)
+    table = Rollup._meta.db_table
+    with connection.cursor() as cursor:
+        # As after a bulk load: rows, no statistics.
+        cursor.execute(
+            "UPDATE pg_class SET reltuples = -1, relpages = 0 WHERE oid = %s::regclass", [table]
+        )
+        cursor.execute("DELETE FROM pg_statistic WHERE starelid = %s::regclass", [table])
+    year = ((date(2026, 1, 1), date(2026, 12, 31)), (date(2026, 1, 1), date(2026, 12, 31)))
+    assert rollups._swapped(Rollup, "", *year)
+    march = ((date(2026, 3, 2), date(2026, 3, 2)), (date(2026, 3, 1), date(2026, 3, 31)))
+    assert not rollups._swapped(Rollup, "", *march)
