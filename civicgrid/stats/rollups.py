@@ -936,9 +936,10 @@ def _swapped(
 
 
 def _fresh_table(model: type[Model], days: tuple[date, date], months: tuple[date, date]) -> str:
-    """A new table like ``model``'s (columns, defaults, checks, identity; no index yet)
-    holding its rows outside the span, its identity continuing the table's: the rows
-    inserted into it get the ids the table would have given them."""
+    """A new table like ``model``'s (columns, defaults, checks, identity, owner and
+    privileges; no index yet) holding its rows outside the span, its identity
+    continuing the table's: the rows inserted into it get the ids the table would have
+    given them."""
     q = _quote
     table = model._meta.db_table
     fresh = f"{table}{FRESH}"
@@ -958,6 +959,22 @@ def _fresh_table(model: type[Model], days: tuple[date, date], months: tuple[date
             cursor.execute(f"SELECT last_value, is_called FROM {old_seq}")  # noqa: S608
             last, called = cursor.fetchone()
             cursor.execute("SELECT setval(%s, %s, %s)", [new_seq, last, called])
+        # The table's owner and privileges (a reporting role's SELECT, say).
+        cursor.execute(
+            "SELECT pg_get_userbyid(c.relowner), a.grantee, pg_get_userbyid(a.grantee), "
+            "a.privilege_type, a.is_grantable FROM pg_class c "
+            "LEFT JOIN LATERAL aclexplode(c.relacl) a ON a.grantee <> c.relowner "
+            "WHERE c.oid = %s::regclass",
+            [q(table)],
+        )
+        grants = cursor.fetchall()
+        cursor.execute(f"ALTER TABLE {q(fresh)} OWNER TO {q(grants[0][0])}")
+        for _owner, grantee, name, privilege, grantable in grants:
+            if privilege is None:
+                continue
+            to = "PUBLIC" if grantee == 0 else q(name)
+            option = " WITH GRANT OPTION" if grantable else ""
+            cursor.execute(f"GRANT {privilege} ON {q(fresh)} TO {to}{option}")
         cursor.execute(
             f"INSERT INTO {q(fresh)} ({columns}) SELECT {columns} FROM {q(table)} "  # noqa: S608
             f"WHERE NOT {_span_where()}",
