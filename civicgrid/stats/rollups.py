@@ -920,9 +920,15 @@ def _swapped(
             # Empty (its estimates those of a table never analysed): as many rows as staged.
             cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [stage])
             return float(cursor.fetchone()[0]) >= SWAP_MIN_ROWS
-        cursor.execute("SELECT reltuples < 0 FROM pg_class WHERE oid = %s::regclass", [q])
+        cursor.execute(
+            "SELECT NOT EXISTS (SELECT 1 FROM pg_stats s JOIN pg_class c ON c.relname = "
+            "s.tablename JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = "
+            "s.schemaname WHERE c.oid = %s::regclass AND s.attname = 'period')",
+            [q],
+        )
         if cursor.fetchone()[0]:
-            # Never analysed: the estimates below would be the planner's defaults.
+            # Never analysed (a VACUUM counts the rows, not the periods): the estimates
+            # below would be the planner's defaults.
             cursor.execute(f"ANALYZE {q} ({_quote('grain')}, {_quote('period')})")
         estimates = []
         for where, params in ((_span_where(), [*days, *months]), ("TRUE", [])):
