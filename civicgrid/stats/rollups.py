@@ -689,12 +689,12 @@ def rebuild_rollups(day_from: date, day_to: date, *, refresh_facts: bool = False
             result.facts_refreshed += refresh_cases(outside)
         month_from, month_to = day_from.replace(day=1), _month_end(day_to)
         spans = (("d", "day", day_from, day_to), ("m", "month", month_from, month_to))
-        for model in (GridRollup, DimRollup, Rollup, PersonRollup):
-            for grain, _column, start, end in spans:
-                model.objects.filter(grain=grain, period__range=(start, end)).delete()
         if connection.vendor == "postgresql":
+            # It deletes the rows itself, or builds the tables afresh (``_swapped``).
             _rebuild_postgresql(result, day_from, day_to)
             return result
+        for model in (GridRollup, DimRollup, Rollup, PersonRollup):
+            _delete_span(model, day_from, day_to)
         for span in spans:
             for level in range(4):
                 result.grid_rows += _insert_grid(level, *span)
@@ -806,25 +806,329 @@ def _rebuild_postgresql(result: RebuildResult, day_from: date, day_to: date) -> 
         Rollup: "rollup_rows",
         PersonRollup: "person_rows",
     }
+    # Each table's rows go into a fresh copy of it swapped in at the end when the span
+    # holds most of its rows, else into the table itself once the span's rows are gone.
+    fresh = {
+        model: _fresh_table(model, days, months)
+        for model, (stage, _rows_of) in kinds.items()
+        if _swapped(model, stage, days, months)
+    }
+    for model in kinds:
+        if model not in fresh:
+            _delete_span(model, day_from, day_to)
     month = _quote("month")
+    # The staged rows at a stage's deepest level are the day rows of that level when
+    # they are grouped by every other column of the stage (and no grid moved).
+    stage_nodes = {grid: list(range(4))}
+    stage_extra: dict[str, tuple[str, ...]] = {grid: ()}
+    if cube:
+        stage_nodes[cube], stage_extra[cube] = nodes, DIMENSIONS
+    if person:
+        stage_nodes[person], stage_extra[person] = rollup_levels, ("user", "role")
+    one_to_one = {stage: _one_to_one(stage, n) for stage, n in stage_nodes.items()}
     for model, (stage, rows_of) in kinds.items():
+        into = fresh.get(model, model._meta.db_table)
         rows = 0
         few_days = model in (GridRollup, DimRollup)
         for level, group, exprs in rows_of:
-            rows += _from_stage(model, stage, "d", level, group, exprs, days)
+            direct = (
+                one_to_one[stage]
+                and level == max(stage_nodes[stage])
+                and set(stage_extra[stage]) <= set(group)
+            )
+            rows += _from_stage(
+                model, stage, "d", level, group, exprs, days, into=into, direct=direct
+            )
             if not few_days:
                 # Their day rows are about as many as the facts: the months from the stage.
-                rows += _from_stage(model, stage, "m", level, group, exprs, months)
+                rows += _from_stage(model, stage, "m", level, group, exprs, months, into=into)
             elif partial:
                 marks = ", ".join(["%s"] * len(partial))
+                where = f"{month} IN ({marks})"
                 rows += _from_stage(
-                    model, stage, "m", level, group, exprs, partial, f"{month} IN ({marks})"
+                    model, stage, "m", level, group, exprs, partial, where, into=into
                 )
         if few_days and full_from <= full_to:
-            rows += _months_from_days(model, full_from, full_to)
+            rows += _months_from_days(model, full_from, full_to, into=into)
         setattr(result, counts[model], getattr(result, counts[model]) + rows)
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE {', '.join(_quote(s) for s in staged)}")
+    if fresh:
+        _swap_in(fresh, days, months)
+
+
+# -- a whole-table rebuild on PostgreSQL: a fresh table, its indexes built once, swapped in --
+#: A table is built afresh and swapped in (``_swapped``) when the planner expects the
+#: span to hold at least this share of its rows and at least ``SWAP_MIN_ROWS`` rows
+#: (an empty table: when its stage holds that many):
+#: the rows kept are copied, the rebuilt ones inserted into a table without indexes,
+#: which are built once at the end (a sort per index instead of an index lookup per
+#: row, and no entries of just-deleted rows to walk past).
+SWAP_SHARE = 0.3
+SWAP_MIN_ROWS = 200_000
+#: Attempts at the swap's ``ACCESS EXCLUSIVE`` locks, each waiting at most
+#: ``SWAP_LOCK_WAIT`` (the readers queued behind it wait as long), a pause between two.
+SWAP_LOCK_TRIES = 20
+SWAP_LOCK_WAIT = "200ms"
+SWAP_LOCK_PAUSE = 0.5
+#: The suffix of the fresh table and of its indexes until the swap.
+FRESH = "__rebuild"
+
+
+def _delete_span(model: type[Model], day_from: date, day_to: date) -> None:
+    """Delete ``model``'s day rows of the days and month rows of the months they touch."""
+    month_from, month_to = day_from.replace(day=1), _month_end(day_to)
+    for grain, start, end in (("d", day_from, day_to), ("m", month_from, month_to)):
+        model._default_manager.filter(grain=grain, period__range=(start, end)).delete()
+
+
+def _span_where() -> str:
+    """The rows of the span: the days (first, last) and the months (first, last)."""
+    grain, period = _quote("grain"), _quote("period")
+    return (
+        f"(({grain} = 'd' AND {period} >= %s AND {period} <= %s) "
+        f"OR ({grain} = 'm' AND {period} >= %s AND {period} <= %s))"
+    )
+
+
+def _swapped(
+    model: type[Model], stage: str, days: tuple[date, date], months: tuple[date, date]
+) -> bool:
+    """Whether ``model``'s table is rebuilt as a fresh table swapped in: the span holds
+    most of its rows by the planner's estimate (a few days' rebuild never), or the table
+    is empty and the ``stage`` its rows come from large, and nothing
+    else depends on the table (no foreign key, view, trigger, rule, policy,
+    publication, inheritance) and this role owns it (it drops and renames it)."""
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.relkind = 'r' AND NOT c.relispartition AND NOT c.relrowsecurity
+                AND NOT c.relhastriggers AND NOT c.relhasrules
+                AND pg_has_role(c.relowner, 'USAGE')
+                AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.contype = 'f'
+                                AND (k.conrelid = c.oid OR k.confrelid = c.oid))
+                AND NOT EXISTS (SELECT 1 FROM pg_inherits h
+                                WHERE h.inhrelid = c.oid OR h.inhparent = c.oid)
+                AND NOT EXISTS (SELECT 1 FROM pg_publication_rel p WHERE p.prrelid = c.oid)
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.refobjid = c.oid
+                                AND d.classid = 'pg_rewrite'::regclass)
+            FROM pg_class c WHERE c.oid = %s::regclass
+            """,
+            [_quote(table)],
+        )
+        if not cursor.fetchone()[0]:
+            return False
+        q = _quote(table)
+        cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {q})")  # noqa: S608
+        if cursor.fetchone()[0]:
+            # Empty (its estimates those of a table never analysed): as many rows as staged.
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [stage])
+            return float(cursor.fetchone()[0]) >= SWAP_MIN_ROWS
+        cursor.execute(
+            "SELECT NOT EXISTS (SELECT 1 FROM pg_stats s JOIN pg_class c ON c.relname = "
+            "s.tablename JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = "
+            "s.schemaname WHERE c.oid = %s::regclass AND s.attname = 'period')",
+            [q],
+        )
+        if cursor.fetchone()[0]:
+            # Never analysed (a VACUUM counts the rows, not the periods): the estimates
+            # below would be the planner's defaults.
+            cursor.execute(f"ANALYZE {q} ({_quote('grain')}, {_quote('period')})")
+        estimates = []
+        for where, params in ((_span_where(), [*days, *months]), ("TRUE", [])):
+            cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {q} WHERE {where}", params)  # noqa: S608
+            plan = cursor.fetchone()[0]
+            if isinstance(plan, str):
+                plan = json.loads(plan)
+            estimates.append(plan[0]["Plan"]["Plan Rows"])
+    span, every = estimates
+    return span >= SWAP_MIN_ROWS and span >= SWAP_SHARE * every
+
+
+def _fresh_table(model: type[Model], days: tuple[date, date], months: tuple[date, date]) -> str:
+    """A new table like ``model``'s (columns, defaults, checks, identity, owner and
+    privileges; no index yet) holding its rows outside the span, its identity
+    continuing the table's: the rows inserted into it get the ids the table would have
+    given them."""
+    q = _quote
+    table = model._meta.db_table
+    fresh = f"{table}{FRESH}"
+    pk = model._meta.pk.column
+    columns = ", ".join(q(str(f.column)) for f in model._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE {q(fresh)} (LIKE {q(table)} INCLUDING DEFAULTS INCLUDING IDENTITY "
+            f"INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS)"
+        )
+        cursor.execute(
+            "SELECT pg_get_serial_sequence(%s, %s), pg_get_serial_sequence(%s, %s)",
+            [q(table), pk, q(fresh), pk],
+        )
+        old_seq, new_seq = cursor.fetchone()
+        if old_seq and new_seq:
+            cursor.execute(f"SELECT last_value, is_called FROM {old_seq}")  # noqa: S608
+            last, called = cursor.fetchone()
+            cursor.execute("SELECT setval(%s, %s, %s)", [new_seq, last, called])
+        # The table's owner and privileges (a reporting role's SELECT, say).
+        cursor.execute(
+            "SELECT pg_get_userbyid(c.relowner), a.grantee, pg_get_userbyid(a.grantee), "
+            "a.privilege_type, a.is_grantable FROM pg_class c "
+            "LEFT JOIN LATERAL aclexplode(c.relacl) a ON a.grantee <> c.relowner "
+            "WHERE c.oid = %s::regclass",
+            [q(table)],
+        )
+        grants = cursor.fetchall()
+        cursor.execute(f"ALTER TABLE {q(fresh)} OWNER TO {q(grants[0][0])}")
+        for _owner, grantee, name, privilege, grantable in grants:
+            if privilege is None:
+                continue
+            to = "PUBLIC" if grantee == 0 else q(name)
+            option = " WITH GRANT OPTION" if grantable else ""
+            cursor.execute(f"GRANT {privilege} ON {q(fresh)} TO {to}{option}")
+        cursor.execute(
+            f"INSERT INTO {q(fresh)} ({columns}) SELECT {columns} FROM {q(table)} "  # noqa: S608
+            f"WHERE NOT {_span_where()}",
+            [*days, *months],
+        )
+    return fresh
+
+
+def _index_definitions(table: str) -> list[tuple[str, str, str]]:
+    """The table's constraints backed by an index (kind ``c``) and its other indexes
+    (kind ``i``): name, kind, and the definition from ``USING`` (an index) or the
+    constraint's (``UNIQUE (…)``, ``PRIMARY KEY (…)``)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT k.conname, 'c', pg_get_constraintdef(k.oid)
+            FROM pg_constraint k
+            WHERE k.conrelid = %s::regclass AND k.contype IN ('p', 'u', 'x')
+            UNION ALL
+            SELECT ic.relname, 'i', pg_get_indexdef(i.indexrelid)
+            FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+            WHERE i.indrelid = %s::regclass AND NOT EXISTS (
+                SELECT 1 FROM pg_constraint k
+                WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)
+            ORDER BY 2, 1
+            """,
+            [_quote(table), _quote(table)],
+        )
+        rows = cursor.fetchall()
+    definitions = []
+    for name, kind, text in rows:
+        if kind == "i":
+            unique = "UNIQUE " if text.startswith("CREATE UNIQUE INDEX") else ""
+            text = unique + text[text.index(" USING ") + 1 :]
+        definitions.append((name, kind, text))
+    return definitions
+
+
+def _temporary_name(name: str) -> str:
+    return f"{name[: 63 - len(FRESH)]}{FRESH}"
+
+
+def _swap_in(
+    fresh: dict[type[Model], str], days: tuple[date, date], months: tuple[date, date]
+) -> None:
+    """Give each fresh table its table's indexes and statistics, then take the
+    ``ACCESS EXCLUSIVE`` locks (``_lock_briefly``), drop the tables and rename the
+    fresh ones and their indexes and identity to the tables' names: the readers see
+    the old rows until the transaction commits, and wait only for the drops and
+    renames. If the locks cannot be had, the rows of the span move from the fresh
+    tables into the tables instead (the delete and insert of a small rebuild)."""
+    q = _quote
+    plans = []
+    with connection.cursor() as cursor:
+        # The indexes' sorts in memory.
+        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        for model, new in fresh.items():
+            table = model._meta.db_table
+            definitions = _index_definitions(table)
+            for name, kind, text in definitions:
+                temporary = _temporary_name(name)
+                if kind == "c":
+                    cursor.execute(f"ALTER TABLE {q(new)} ADD CONSTRAINT {q(temporary)} {text}")
+                else:
+                    unique, _, using = text.partition("USING ")
+                    cursor.execute(
+                        f"CREATE {unique.strip() + ' ' if unique.strip() else ''}INDEX "
+                        f"{q(temporary)} ON {q(new)} USING {using}"
+                    )
+            keys, extra, _counters = KEYS[model]
+            # Plans of the reads by the new rows (the grouping and filter columns).
+            cursor.execute(f"ANALYZE {q(new)} ({', '.join(q(c) for c in (*keys, *extra))})")
+            pk = model._meta.pk.column
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [q(table), pk])
+            (sequence,) = cursor.fetchone()
+            plans.append((model, table, new, definitions, sequence))
+    tables = [table for _model, table, *_ in plans]
+    if not _lock_briefly(tables):
+        logger.warning("rebuild: %s busy, rows moved instead of swapped", ", ".join(tables))
+        for model, _table, new, _definitions, _sequence in plans:
+            _move_span(model, new, days, months)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {', '.join(q(t) for t in tables)}")
+        for model, table, new, definitions, sequence in plans:
+            pk = model._meta.pk.column
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [q(new), pk])
+            (new_sequence,) = cursor.fetchone()
+            cursor.execute(f"ALTER TABLE {q(new)} RENAME TO {q(table)}")
+            if sequence and new_sequence:
+                name = sequence.rsplit(".", 1)[-1].strip('"')
+                cursor.execute(f"ALTER SEQUENCE {new_sequence} RENAME TO {q(name)}")
+            for name, kind, _text in definitions:
+                temporary = _temporary_name(name)
+                if kind == "c":
+                    cursor.execute(
+                        f"ALTER TABLE {q(table)} RENAME CONSTRAINT {q(temporary)} TO {q(name)}"
+                    )
+                else:
+                    cursor.execute(f"ALTER INDEX {q(temporary)} RENAME TO {q(name)}")
+
+
+def _lock_briefly(tables: Sequence[str]) -> bool:
+    """``ACCESS EXCLUSIVE`` on the tables, each attempt waiting at most
+    ``SWAP_LOCK_WAIT`` (a reader arriving meanwhile waits behind it), up to
+    ``SWAP_LOCK_TRIES`` attempts: False when they could not be had."""
+    import time as clock
+
+    from django.db import OperationalError
+
+    names = ", ".join(_quote(t) for t in tables)
+    for attempt in range(SWAP_LOCK_TRIES):
+        if attempt:
+            clock.sleep(SWAP_LOCK_PAUSE)
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_WAIT}'")
+                cursor.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
+                cursor.execute("SET LOCAL lock_timeout = DEFAULT")
+            return True
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+    return False
+
+
+def _move_span(
+    model: type[Model], new: str, days: tuple[date, date], months: tuple[date, date]
+) -> None:
+    """The span's rows of the fresh table ``new`` into ``model``'s table in the order of
+    its unique key (new ids from its identity), in place of its rows of the span."""
+    q = _quote
+    table = model._meta.db_table
+    keys, extra, counters = KEYS[model]
+    columns = ", ".join(q(c) for c in (*keys, *extra, *counters))
+    _delete_span(model, days[0], days[1])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {q(table)} ({columns}) SELECT {columns} FROM {q(new)} "  # noqa: S608
+            f"WHERE {_span_where()} ORDER BY {', '.join(q(k) for k in keys)}",
+            [*days, *months],
+        )
+        cursor.execute(f"DROP TABLE {q(new)}")
 
 
 def _quote(name: str) -> str:
@@ -876,12 +1180,17 @@ def _from_stage(
     exprs: dict[str, str],
     params: Sequence[Any],
     where: str = "",
+    *,
+    into: str = "",
+    direct: bool = False,
 ) -> int:
     """Insert ``model``'s rows of one level (and dimension) and grain from the staged
     sums: grouped by the period (the stage's day or month column) and ``group`` (the
     node first), the periods the first and last of ``params`` (or ``where``), the
     rows of a node 0 below level 0 (not located that deep) left out, as
-    ``_insert_grid`` and the others do; inserted in the order of the unique key."""
+    ``_insert_grid`` and the others do; inserted in the order of the unique key, into
+    the table ``into`` (a fresh copy of ``model``'s) or ``model``'s. ``direct``: each
+    staged row is one row (``_one_to_one``), copied without summing."""
     q = _quote
     keys, extra, counters = KEYS[model]
     period = q("day" if grain == "d" else "month")
@@ -892,21 +1201,50 @@ def _from_stage(
     where = where or f"{period} >= %s AND {period} <= %s"
     target = ", ".join(q(c) for c in ("grain", "period", *columns, *counters))
     order = ", ".join(q(k) for k in keys if k != "grain")
+    sums = ", ".join(q(c) for c in counters) if direct else _sums(counters)
+    grouped = "" if direct else f"GROUP BY {period}, {', '.join(q(c) for c in group)} "
     sql = (
-        f"INSERT INTO {q(model._meta.db_table)} ({target}) "  # noqa: S608
-        f"SELECT '{grain}', {period} AS {q('period')}, {select}, {_sums(counters)} "
-        f"FROM {q(stage)} WHERE ({where}){located} "
-        f"GROUP BY {period}, {', '.join(q(c) for c in group)} ORDER BY {order}"
+        f"INSERT INTO {q(into or model._meta.db_table)} ({target}) "  # noqa: S608
+        f"SELECT '{grain}', {period} AS {q('period')}, {select}, {sums} "
+        f"FROM {q(stage)} WHERE ({where}){located} {grouped}ORDER BY {order}"
     )
     return _execute(sql, list(params))
 
 
-def _months_from_days(model: type[Model], month_from: date, month_to: date) -> int:
+def _one_to_one(stage: str, nodes: Sequence[int]) -> bool:
+    """Whether each row of ``stage`` (by day, month, the nodes of the levels ``nodes``
+    and other columns) located at the deepest of those levels is one row of that
+    level by day and the other columns: its month is its day's, and its deepest node
+    has one ancestor at each level above (the grids did not move within the tree
+    among the facts of the span; otherwise the rows are summed)."""
+    q = _quote
+    deepest = q(f"node{max(nodes)}")
+    moved = " OR ".join(f"min({q(f'node{n}')}) <> max({q(f'node{n}')})" for n in nodes[:-1])
+    day, month = q("day"), q("month")
+    sql = (
+        f"SELECT NOT EXISTS (SELECT 1 FROM {q(stage)} "  # noqa: S608
+        f"WHERE {month} <> CAST(date_trunc('month', {day}) AS date))"
+    )
+    if moved:
+        sql += (
+            f" AND NOT EXISTS (SELECT 1 FROM {q(stage)} WHERE {deepest} <> 0 "  # noqa: S608
+            f"GROUP BY {deepest} HAVING {moved})"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return bool(cursor.fetchone()[0])
+
+
+def _months_from_days(
+    model: type[Model], month_from: date, month_to: date, *, into: str = ""
+) -> int:
     """Insert ``model``'s month rows of the whole months ``month_from`` … ``month_to``
     as the sums of its day rows (just rebuilt from the facts), in the order of the
     unique key: a month row is the sum of the facts of its days, which the day rows
-    already are."""
+    already are. ``into``: the table read and written, a fresh copy of ``model``'s
+    (or ``model``'s)."""
     q = _quote
+    table = q(into or model._meta.db_table)
     keys, extra, counters = KEYS[model]
     columns = [c for c in (*keys, *extra) if c not in ("grain", "period")]
     cols = ", ".join(q(c) for c in columns)
@@ -914,8 +1252,8 @@ def _months_from_days(model: type[Model], month_from: date, month_to: date) -> i
     month = f"CAST(date_trunc('month', {q('period')}) AS date)"
     order = ", ".join(f"{month}" if k == "period" else q(k) for k in keys if k != "grain")
     sql = (
-        f"INSERT INTO {q(model._meta.db_table)} ({target}) "  # noqa: S608
-        f"SELECT 'm', {month}, {cols}, {_sums(counters)} FROM {q(model._meta.db_table)} "
+        f"INSERT INTO {table} ({target}) "  # noqa: S608
+        f"SELECT 'm', {month}, {cols}, {_sums(counters)} FROM {table} "
         f"WHERE {q('grain')} = 'd' AND {q('period')} >= %s AND {q('period')} <= %s "
         f"GROUP BY {month}, {cols} ORDER BY {order}"
     )
