@@ -71,7 +71,7 @@ from civicgrid.exchange.rows import (
     Row,
     parse_row,
 )
-from civicgrid.exchange.writer import Batch, Writer
+from civicgrid.exchange.writer import Batch, Writer, present_external_ids
 from civicgrid.grids import crs as crs_mod
 from civicgrid.grids import locator
 from civicgrid.grids.models import Grid, HandlingUnit
@@ -293,11 +293,7 @@ def _prepare(
             _refuse(result, row, *(Problem(columns.label(n), _("时间晚于当前时间")) for n in late))
             continue
         candidates.append(row)
-    present = set(
-        Case.objects.filter(
-            channel=CHANNEL, external_id__in=[r.external_id for r in candidates]
-        ).values_list("external_id", flat=True)
-    )
+    present = present_external_ids([r.external_id for r in candidates])
     fresh = [r for r in candidates if r.external_id not in present]
     result.skipped += len(candidates) - len(fresh)
     located = _locate(fresh, context)

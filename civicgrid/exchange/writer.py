@@ -62,6 +62,21 @@ class Batch:
         rollups.record_prepared_intake(self.facts)
 
 
+def present_external_ids(external_ids: list[str]) -> set[str]:
+    """Which of ``external_ids`` (none empty) a case of the import's channel has.
+
+    The ``<> ''`` repeats the predicate of the unique index on (channel, external
+    id), so that PostgreSQL may use it: it cannot prove the predicate from a list of
+    more than 100 values, and without it read every case (a parallel scan: 120 ms a
+    batch of 5,000 at 1,000,000 cases, against 38 ms through the index)."""
+    return set(
+        Case.objects.filter(channel=CHANNEL, external_id__in=external_ids)
+        .exclude(external_id="")
+        .order_by()
+        .values_list("external_id", flat=True)
+    )
+
+
 def commit(batch: Batch) -> tuple[list[CaseSim], int]:
     """Insert a batch in a transaction of its own: the cases written and how many were
     skipped because another import took their external ids meanwhile."""
@@ -70,11 +85,7 @@ def commit(batch: Batch) -> tuple[list[CaseSim], int]:
             batch.insert()
         return batch.sims, 0
     except IntegrityError:
-        present = set(
-            Case.objects.filter(
-                channel=CHANNEL, external_id__in=[s.case.external_id for s in batch.sims]
-            ).values_list("external_id", flat=True)
-        )
+        present = present_external_ids([s.case.external_id for s in batch.sims])
         if not present:
             raise
         sims = [s for s in batch.sims if s.case.external_id not in present]
@@ -128,4 +139,4 @@ class Writer:
             self.pool.shutdown()
 
 
-__all__ = ["Batch", "Writer", "commit"]
+__all__ = ["Batch", "Writer", "commit", "present_external_ids"]
