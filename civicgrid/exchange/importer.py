@@ -71,7 +71,7 @@ from civicgrid.exchange.rows import (
     Row,
     parse_row,
 )
-from civicgrid.exchange.writer import Batch, Writer, present_external_ids
+from civicgrid.exchange.writer import Analyzer, Batch, Writer, present_external_ids
 from civicgrid.grids import crs as crs_mod
 from civicgrid.grids import locator
 from civicgrid.grids.models import Grid, HandlingUnit
@@ -148,6 +148,7 @@ def import_cases(
     seen: dict[str, int] = {}
     threaded = mode == HISTORICAL and not dry_run
     writer = Writer(threaded=threaded, done=functools.partial(_written, result))
+    analyzer = Analyzer(enabled=threaded)
     with _fewer_collections(), writer:
         for rows in _batches(sheet.rows, batch):
             parsed = [parse_row(n, cells, columns, mapping, mode=mode) for n, cells in rows]
@@ -155,11 +156,13 @@ def import_cases(
             good = _prepare(parsed, columns, context, seen, result)
             if mode == HISTORICAL:
                 _write_history(good, columns, context, result, dry_run, writer)
+                analyzer.grown(result.imported)
             else:
                 _write_live(good, columns, context, result, dry_run)
             if progress:
                 progress(result.read, sheet.total)
         writer.wait()
+    analyzer.finished(result.imported)
     result.refused = len(result.refused_rows)
     result.refused_rows.sort(key=lambda r: r.number)
     result.report = report.write_report(

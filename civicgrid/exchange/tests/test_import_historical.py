@@ -15,6 +15,7 @@ from django.db import connection
 from civicgrid.cases.models import Action, Case, CaseEvent, Channel, Deadline, Stage, Status
 from civicgrid.cases.services.intake import TRACKING_ALPHABET
 from civicgrid.cases.tests.fixtures import EAST_POINT
+from civicgrid.exchange import writer
 from civicgrid.exchange.importer import GC_THRESHOLDS, _fewer_collections, _random_codes, schedule
 from civicgrid.exchange.tests.conftest import Run, write_xlsx
 from civicgrid.grids.models import HandlingUnit
@@ -289,3 +290,49 @@ def test_the_garbage_collector_runs_less_often_while_importing_as_before_after()
     with pytest.raises(RuntimeError), _fewer_collections():
         raise RuntimeError
     assert gc.get_threshold() == before
+
+
+def test_the_analyzer_refreshes_the_case_statistics_each_time_the_import_doubles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    analyzer = writer.Analyzer(enabled=False)
+    analyzer.enabled = True
+    analyzed: list[tuple[int, tuple[str, ...]]] = []
+    imported = 0
+    monkeypatch.setattr(
+        writer.Analyzer,
+        "_analyze",
+        staticmethod(
+            lambda *models: analyzed.append((imported, tuple(m.__name__ for m in models)))
+        ),
+    )
+    for imported in range(0, 460_001, 5_000):
+        analyzer.grown(imported)
+    analyzer.finished(imported)
+    assert analyzed == [
+        (50_000, ("Case",)),
+        (100_000, ("Case",)),
+        (200_000, ("Case",)),
+        (400_000, ("Case",)),
+        (460_000, ("Case", "CaseEvent", "Deadline", "CaseFact", "PersonFact")),
+    ]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="ANALYZE of PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_historical_import_leaves_the_tables_it_wrote_analysed(
+    tmp_path: Path, city_unit: HandlingUnit, wgs84_mapping: Path, run: Run
+) -> None:
+    tables = ["cases_case", "cases_caseevent", "cases_deadline", "stats_casefact"]
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"VACUUM {table}")
+    source = write_xlsx(tmp_path / "工单.xlsx", export_rows())
+    assert "导入 4" in run(str(source), "--mapping", str(wgs84_mapping))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname, reltuples FROM pg_class WHERE relname = ANY(%s)", [tables])
+        estimates = dict(cursor.fetchall())
+    assert estimates["cases_case"] == Case.objects.count()
+    assert estimates["cases_caseevent"] == CaseEvent.objects.count()
+    assert estimates["cases_deadline"] == Deadline.objects.count()
+    assert estimates["stats_casefact"] == CaseFact.objects.count() == 4
