@@ -80,6 +80,17 @@ def _rollup_rows() -> dict[str, list[tuple[object, ...]]]:
     }
 
 
+def _four_cases(new_case: IntakeFactory) -> None:
+    """Cases in February, on the first and in the middle of March, and in April."""
+    for when in (
+        datetime(2026, 2, 27, 10, 0, tzinfo=SH),
+        datetime(2026, 3, 1, 23, 59, tzinfo=SH),
+        datetime(2026, 3, 15, 9, 30, tzinfo=SH),
+        datetime(2026, 4, 2, 14, 0, tzinfo=SH),
+    ):
+        new_case(received_at=when, description=f"{when:%m%d}")
+
+
 @pytest.mark.parametrize(
     "span",
     [
@@ -94,13 +105,7 @@ def test_a_rebuild_of_any_span_gives_the_hooks_rows(
 ) -> None:
     """Day rows from the facts, month rows of whole months from the day rows and of the
     months a span covers in part from the facts: every rollup row as the hooks made it."""
-    for when in (
-        datetime(2026, 2, 27, 10, 0, tzinfo=SH),
-        datetime(2026, 3, 1, 23, 59, tzinfo=SH),
-        datetime(2026, 3, 15, 9, 30, tzinfo=SH),
-        datetime(2026, 4, 2, 14, 0, tzinfo=SH),
-    ):
-        new_case(received_at=when, description=f"{when:%m%d}")
+    _four_cases(new_case)
     before = _rollup_rows()
     assert all(before.values())
     rebuild_rollups(*span)
@@ -151,13 +156,7 @@ def test_a_rebuild_into_fresh_tables_swapped_in_gives_the_hooks_rows(
 
     if connection.vendor != "postgresql":
         pytest.skip("the swap is PostgreSQL's")
-    for when in (
-        datetime(2026, 2, 27, 10, 0, tzinfo=SH),
-        datetime(2026, 3, 1, 23, 59, tzinfo=SH),
-        datetime(2026, 3, 15, 9, 30, tzinfo=SH),
-        datetime(2026, 4, 2, 14, 0, tzinfo=SH),
-    ):
-        new_case(received_at=when, description=f"{when:%m%d}")
+    _four_cases(new_case)
     before, schema = _rollup_rows(), _schema()
     top = Rollup.objects.order_by("-id").values_list("id", flat=True)[0]
     with connection.cursor() as cursor:
