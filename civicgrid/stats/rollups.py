@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time as clock
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -30,7 +31,14 @@ from functools import lru_cache, partial
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    OperationalError,
+    connection,
+    connections,
+    models,
+    transaction,
+)
 from django.db.models import Max, Min, Model
 from django.utils import timezone
 
@@ -1092,10 +1100,6 @@ def _lock_briefly(tables: Sequence[str]) -> bool:
     """``ACCESS EXCLUSIVE`` on the tables, each attempt waiting at most
     ``SWAP_LOCK_WAIT`` (a reader arriving meanwhile waits behind it), up to
     ``SWAP_LOCK_TRIES`` attempts: False when they could not be had."""
-    import time as clock
-
-    from django.db import OperationalError
-
     names = ", ".join(_quote(t) for t in tables)
     for attempt in range(SWAP_LOCK_TRIES):
         if attempt:
